@@ -1,0 +1,1 @@
+"""Astro-style include/: the domain package (patternalarm), Flink SQL, Spark jobs, SQL, GX suites."""

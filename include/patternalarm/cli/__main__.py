@@ -1,0 +1,3 @@
+from include.patternalarm.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""DAG integrity (Astronomer style): every DAG imports, is tagged, retries, and parses offline."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+APPROVED_TAGS = {
+    "deploy", "monitor", "scaling", "batch", "quality", "chaos",
+    "platform", "flink", "kafka", "spark", "incidents", "great-expectations",
+}
+
+
+class ParseTimeAccess(AssertionError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    """Parse dags/ with Variables, Connections and the network forbidden: DAG files must not touch them."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import BaseHook, Variable
+
+    def forbidden(*args, **kwargs):
+        raise ParseTimeAccess(f"parse-time access: {args!r}")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(Variable, "get", forbidden)
+    mp.setattr(BaseHook, "get_connection", forbidden)
+    mp.setattr(socket.socket, "connect", forbidden)
+    try:
+        yield DagBag(dag_folder=str(REPO / "dags"))
+    finally:
+        mp.undo()
+
+
+def _dag_files() -> list[Path]:
+    return sorted(p for p in (REPO / "dags").rglob("*.py") if not p.name.startswith("_"))
+
+
+def test_dags_folder_has_dags(dagbag) -> None:
+    assert _dag_files(), "dags/ holds no DAG files"
+    assert len(dagbag.dags) >= len(_dag_files())
+
+
+def test_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}, "\n".join(f"{k}: {v}" for k, v in dagbag.import_errors.items())
+
+
+@pytest.mark.parametrize("path", _dag_files(), ids=lambda p: str(p.relative_to(REPO / "dags")))
+def test_file_name_is_dag_id_and_area_folder(dagbag, path: Path) -> None:
+    dag = dagbag.dags.get(path.stem)
+    assert dag is not None, f"{path.name} must define a DAG whose dag_id is {path.stem!r}"
+    assert path.parent.name in {"deploy", "monitor", "scaling", "batch", "quality", "chaos"}
+    assert dag.doc_md, f"{dag.dag_id}: the module docstring should be doc_md"
+
+
+def test_tags_retries_and_catchup(dagbag) -> None:
+    problems = []
+    for dag_id, dag in dagbag.dags.items():
+        if not dag.tags or not set(dag.tags) <= APPROVED_TAGS:
+            problems.append(f"{dag_id}: tags {sorted(dag.tags)} not within {sorted(APPROVED_TAGS)}")
+        if dag.catchup:
+            problems.append(f"{dag_id}: catchup must be off")
+        if (dag.default_args or {}).get("retries", 0) < 2:
+            problems.append(f"{dag_id}: default_args retries must be >= 2 (override per task on purpose only)")
+    assert not problems, "\n".join(problems)
