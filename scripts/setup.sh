@@ -53,7 +53,7 @@ if [ ! -f "$stamp" ] || [ ! -x .venv/bin/python ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade "pip==25.3"
   .venv/bin/pip install -q --progress-bar off -r requirements.txt -r requirements-dev.txt
-  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
+  .venv/bin/pip install -q --no-deps -e .
   rm -f "$stamps"/venv-*; touch "$stamp"
 fi
 
