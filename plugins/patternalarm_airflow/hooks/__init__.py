@@ -1,0 +1,1 @@
+"""One hook per external system: Flink, Kafka lag, the incident store."""

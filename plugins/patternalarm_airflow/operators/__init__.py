@@ -1,0 +1,1 @@
+"""Operators: keyword-only arguments, templated fields, lazy hooks, on_kill."""

@@ -1,0 +1,1 @@
+"""Deferrable sensors: ``execute()`` only defers to a trigger."""

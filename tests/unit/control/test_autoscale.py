@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from include.patternalarm.control import Observation, ScalingPolicy, decide
+
+POLICY = ScalingPolicy(lag_high=10_000, lag_low=500, catch_up_s=60, target_utilization=0.7,
+                       min_parallelism=1, max_parallelism=4, cooldown_s=120)
+
+
+def obs(**kw) -> Observation:
+    base = dict(parallelism=1, lag=0, input_rate=800.0, processed_rate=800.0, busy_fraction=0.4,
+                partitions=4, free_slots=10, low_lag_for_s=0.0, since_last_scaling_s=1e9)
+    base.update(kw)
+    return Observation(**base)
+
+
+def test_spike_with_lag_scales_up_to_what_the_rates_need() -> None:
+    # one subtask processed 2,000 ev/s at 100 % busy -> capacity 2,000; need 8,000 + 60,000/60 = 9,000 ev/s
+    d = decide(obs(lag=60_000, input_rate=8_000, processed_rate=2_000, busy_fraction=1.0), POLICY)
+    assert d.action == "scale_up"
+    assert d.capacity_per_subtask == pytest.approx(2_000)
+    assert d.required_rate == pytest.approx(9_000)
+    assert d.target_parallelism == 4  # ceil(9000 / (2000 * 0.7)) = 7, bounded by 4 partitions
+
+
+def test_bounded_by_free_slots_and_partitions() -> None:
+    d = decide(obs(lag=60_000, input_rate=8_000, processed_rate=2_000, busy_fraction=1.0, free_slots=1), POLICY)
+    assert (d.action, d.target_parallelism) == ("scale_up", 2)
+    d = decide(obs(parallelism=4, lag=60_000, input_rate=8_000, processed_rate=2_000, busy_fraction=1.0), POLICY)
+    assert d.action == "hold" and "bound" in d.reason
+
+
+def test_moderate_breach_adds_only_what_is_needed() -> None:
+    # capacity 2,500/subtask (1,000 ev/s at 40 % busy); need 1,000 + 12,000/60 = 1,200: it drains on its own
+    d = decide(obs(lag=12_000, input_rate=1_000, processed_rate=1_000, busy_fraction=0.4), POLICY)
+    assert d.action == "hold" and "drain" in d.reason
+    # capacity 1,666.7/subtask (1,500 at 90 %); need 3,000 + 200 = 3,200 -> ceil(3200 / (1666.7 * 0.7)) = 3
+    d = decide(obs(lag=12_000, input_rate=3_000, processed_rate=1_500, busy_fraction=0.9), POLICY)
+    assert (d.action, d.target_parallelism) == ("scale_up", 3)
+
+
+def test_no_scale_down_before_cooldown_then_down() -> None:
+    quiet = dict(parallelism=4, lag=100, input_rate=800.0, processed_rate=800.0, busy_fraction=0.1)
+    assert decide(obs(**quiet, low_lag_for_s=30), POLICY).action == "hold"
+    assert decide(obs(**quiet, low_lag_for_s=300, since_last_scaling_s=30), POLICY).action == "hold"
+    d = decide(obs(**quiet, low_lag_for_s=300, since_last_scaling_s=300), POLICY)
+    assert d.action == "scale_down" and 1 <= d.target_parallelism < 4
+
+
+def test_steady_state_holds() -> None:
+    d = decide(obs(lag=2_000), POLICY)
+    assert d.action == "hold" and d.target_parallelism == 1
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError, match="lag_low"):
+        ScalingPolicy(lag_high=10, lag_low=10)
+    with pytest.raises(ValueError, match="target_utilization"):
+        ScalingPolicy(target_utilization=0)
