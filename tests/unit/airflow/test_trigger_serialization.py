@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
 from patternalarm_airflow.triggers.kafka_lag import KafkaLagTrigger
 
 TRIGGERS = [
