@@ -150,7 +150,8 @@ def programs(settings: Settings) -> list[Program]:
 def admin(settings: Settings, bootstrap: str | None = None):
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap or settings.bootstrap_servers, "socket.timeout.ms": 5000})
+    return AdminClient({"bootstrap.servers": bootstrap or settings.bootstrap_servers, "socket.timeout.ms": 5000,
+                        "log_level": 4})
 
 
 def health(settings: Settings, index: int) -> str:

@@ -174,8 +174,7 @@ def up(settings: Settings, brokers: int | None = None, progress: Progress = prin
         except BaseException:
             progress("start failed: stopping what this command started")
             if was_running:
-                for name in reversed(started):
-                    sup.stop(name)
+                sup.stop_many(list(reversed(started)))
             else:
                 _shutdown(settings, sup)
             raise
@@ -264,11 +263,13 @@ def _shutdown(settings: Settings, sup: Supervisor) -> list[int]:
     if daemon_pid and psutil.pid_exists(daemon_pid):
         tree = psutil.Process(daemon_pid).children(recursive=True)
     if sup.is_running():
-        for service in reversed(services(settings)):
-            try:
-                sup.stop(service.program.name)
-            except Exception:  # noqa: BLE001, S112 - unknown to this supervisord: nothing to stop
-                continue
+        groups: dict[str, list[str]] = {}
+        for service in services(settings):
+            groups.setdefault(service.program.group, []).append(service.program.name)
+        # groups in reverse start order; the programs of a group together (a KRaft quorum must go down
+        # as one, or the last node waits for controllers that are gone)
+        for names in reversed(list(groups.values())):
+            sup.stop_many(names)
         sup.shutdown()
     leftovers = [p for p in tree if p.is_running()]
     for proc in leftovers:

@@ -180,11 +180,24 @@ class Supervisor:
                 raise
 
     def stop(self, name: str) -> None:
-        try:
-            self._proxy().supervisor.stopProcess(name, True)
-        except xmlrpc.client.Fault as exc:
-            if "NOT_RUNNING" not in exc.faultString:
-                raise
+        self.stop_many([name])
+
+    def stop_many(self, names: list[str], timeout: float = 120.0) -> None:
+        """Signal every program at once, then wait until all have stopped (supervisor kills laggards)."""
+        proxy = self._proxy()
+        for name in names:
+            try:
+                proxy.supervisor.stopProcess(name, False)
+            except xmlrpc.client.Fault as exc:
+                if "NOT_RUNNING" not in exc.faultString and "BAD_NAME" not in exc.faultString:
+                    raise
+        deadline = time.monotonic() + timeout
+        stopping = {"RUNNING", "STARTING", "STOPPING", "BACKOFF"}
+        while time.monotonic() < deadline:
+            states = {i["name"]: i["statename"] for i in proxy.supervisor.getAllProcessInfo()}
+            if not any(states.get(name) in stopping for name in names):
+                return
+            time.sleep(0.3)
 
     def shutdown(self) -> None:
         pid = _read_pid(pid_path(self.settings))
