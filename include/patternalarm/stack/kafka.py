@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -147,15 +149,23 @@ def programs(settings: Settings) -> list[Program]:
     ]
 
 
+_quiet = logging.getLogger("patternalarm.stack.kafka.client")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
 def admin(settings: Settings, bootstrap: str | None = None):
+    """An admin client whose librdkafka chatter (connection refused while starting…) stays out of the console."""
     from confluent_kafka.admin import AdminClient
 
     return AdminClient({"bootstrap.servers": bootstrap or settings.bootstrap_servers, "socket.timeout.ms": 5000,
-                        "log_level": 4})
+                        "logger": _quiet})
 
 
 def health(settings: Settings, index: int) -> str:
     """This node answers metadata requests and sees every node of the cluster."""
+    with socket.create_connection((settings.host, broker_port(settings, index)), timeout=2):
+        pass
     client = admin(settings, f"{settings.host}:{broker_port(settings, index)}")
     cluster = client.describe_cluster(request_timeout=5).result(timeout=10)
     expected = settings.kafka_brokers
