@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS ground_truth;
+DROP TABLE IF EXISTS sim_runs;
