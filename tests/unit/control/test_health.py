@@ -22,7 +22,8 @@ def test_healthy_running_job() -> None:
 
 
 def test_missing_or_failed_job_is_critical_and_resubmitted() -> None:
-    for snap in (JobSnapshot("iot", None, None), JobSnapshot("iot", "j", "FAILED"), JobSnapshot("iot", "j", "CANCELED")):
+    gone = (JobSnapshot("iot", None, None), JobSnapshot("iot", "j", "FAILED"), JobSnapshot("iot", "j", "CANCELED"))
+    for snap in gone:
         (finding,) = assess_job(snap, T)
         assert (finding.check, finding.severity) == ("job_state", "critical")
         assert needs_resubmit(snap)
