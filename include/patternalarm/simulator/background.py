@@ -59,8 +59,8 @@ class PaymentsGenerator:
     CARD_SHARE = 0.8
 
     def __init__(self, *, seed: int, lane: int, lanes: int, tag: str, rate_per_s: float, diurnal: bool,
-                 rng: random.Random) -> None:
-        n = _population(rate_per_s, env.PAY_CARD_GAP_S, 2_000, 50_000_000)
+                 rng: random.Random, peak: float = 1.0, low: float = 1.0) -> None:
+        n = _population(rate_per_s * peak, env.PAY_CARD_GAP_S, 2_000, 50_000_000)
         weights = [c.weight for c in COUNTRIES]
         sizes = split_sizes(n, weights, minimum=20)
         offsets = [c.utc_offset_h for c in COUNTRIES]
@@ -74,7 +74,7 @@ class PaymentsGenerator:
         hour = (t_ms // HOUR_MS) % 24
         rand = rng.random
         if rand() < self.CARD_SHARE:
-            block, idx = self._cards.pick(rng, hour)
+            block, idx, _ = self._cards.pick(rng, hour)
             g = idx * self._lanes + self._lane
             h = mix64(g ^ self._seedmix)
             country = COUNTRIES[block]
@@ -105,7 +105,7 @@ class PaymentsGenerator:
                 "amount": amount, "currency": country.currency, "merchant_id": merchant,
                 "country": country.code, "lat": lat, "lon": lon, "channel": channel, "auth_result": result,
             }
-        block, idx = self._accounts.pick(rng, hour)
+        block, idx, visit = self._accounts.pick(rng, hour)
         g = idx * self._lanes + self._lane
         h = mix64(g ^ self._seedmix ^ 0x5A5A)
         country = COUNTRIES[block]
@@ -116,6 +116,8 @@ class PaymentsGenerator:
         else:
             event_type = ("login" if r < 0.66 else "deposit" if r < 0.82 else "payout" if r < 0.96
                           else "login_failed")
+            if event_type == "login_failed" and visit % env.PAY_LOGIN_FAILED_EVERY:
+                event_type = "login"
         amount = None
         if event_type == "deposit" or event_type == "payout":
             amount = round(min(max(_MEDIANS[h & 63] * 3 * math.exp(0.4 * rng.gauss(0.0, 1.0)),
@@ -147,8 +149,9 @@ class GamingGenerator:
     domain = "gaming"
 
     def __init__(self, *, seed: int, lane: int, lanes: int, tag: str, rate_per_s: float, diurnal: bool,
-                 rng: random.Random) -> None:
-        n = _population(rate_per_s, env.GAME_PLAYER_GAP_S, 200, 20_000_000)
+                 rng: random.Random, peak: float = 1.0, low: float = 1.0) -> None:
+        # evenings concentrate play on a few regions: size for ~2.5x the average per-player rate
+        n = _population(rate_per_s * peak * 2.5, env.GAME_PLAYER_GAP_S, 200, 20_000_000)
         weights = [w for w, _ in _REGIONS]
         sizes = [max(_TEAM, s // _TEAM * _TEAM) for s in split_sizes(n, weights, minimum=_TEAM)]
         self._players = BlockPicker(sizes, weights, [o for _, o in _REGIONS],
@@ -160,7 +163,7 @@ class GamingGenerator:
         return f"player-{self._tag}-{idx * self._lanes + self._lane:08d}"
 
     def make(self, rng: random.Random, t_ms: int, event_id: str, event_time: str) -> tuple[str, dict[str, Any]]:
-        _, idx = self._players.pick(rng, (t_ms // HOUR_MS) % 24)
+        _, idx, visit = self._players.pick(rng, (t_ms // HOUR_MS) % 24)
         g = idx * self._lanes + self._lane
         h = mix64(g ^ self._seedmix)
         player = f"player-{self._tag}-{g:08d}"
@@ -192,7 +195,7 @@ class GamingGenerator:
                 typical = 260.0 + 200.0 * ((h >> 12) & 255) / 255
                 reaction = round(min(max(typical * math.exp(0.25 * rng.gauss(0.0, 1.0)),
                                          env.GAME_MIN_REACTION_MS + 5), 2500.0), 1)
-        elif r < 0.97:
+        elif r < 0.97 or visit % env.GAME_TRADE_EVERY:
             action = "currency_gain"
             amount = float(1 + int(rand() * env.GAME_MAX_CURRENCY_GAIN))
             x = y = z = None
@@ -212,28 +215,30 @@ class GamingGenerator:
 
 # --- iot --------------------------------------------------------------------------------------------
 
-# sensor: unit, baseline range, diurnal swing (fraction of baseline), noise sigma (fraction of baseline)
+# sensor: unit, baseline range, (unused: diurnal swing), noise sigma (fraction of baseline)
 _SENSORS = (
     ("temperature", "C", 16.0, 26.0, 0.12, 0.015),
     ("humidity", "%", 35.0, 60.0, 0.10, 0.02),
     ("pressure", "hPa", 990.0, 1030.0, 0.001, 0.0005),
-    ("vibration", "mm/s", 0.5, 3.0, 0.0, 0.05),
+    ("vibration", "mm/s", 1.0, 3.0, 0.0, 0.05),
     ("power", "W", 150.0, 2000.0, 0.25, 0.02),
 )
 _FIRMWARE = ("2.3.1", "2.4.0", "2.4.2", "3.0.0")
 
 
 class IotGenerator:
-    """Devices reporting on a fixed cycle: readings with baseline, noise and a diurnal swing, and a
-    heartbeat every ``IOT_HEARTBEAT_EVERY`` messages. Readings never repeat exactly (noise), stay
-    within a few sigmas of the device's baseline, and every device reports every
-    ``IOT_DEVICE_GAP_S`` seconds at the base rate, so silence never happens by chance."""
+    """Devices reporting on a fixed cycle: readings at a constant per-device baseline with bounded
+    noise, and a heartbeat every ``IOT_HEARTBEAT_EVERY`` messages. Readings never repeat exactly,
+    never trend or jump, and every device reports at least every ``IOT_DEVICE_GAP_S`` seconds, so no
+    IoT rule fires on background. (The diurnal shape lives in payments and gaming activity; a
+    diurnal swing in readings would look like drift to the drift rule.)"""
 
     domain = "iot"
 
     def __init__(self, *, seed: int, lane: int, lanes: int, tag: str, rate_per_s: float, diurnal: bool,
-                 rng: random.Random) -> None:
-        self._n = _population(rate_per_s, env.IOT_DEVICE_GAP_S, 20, 5_000_000)
+                 rng: random.Random, peak: float = 1.0, low: float = 1.0) -> None:
+        # sized for the lowest rate of the run, so every device reports at least every IOT_DEVICE_GAP_S
+        self._n = _population(rate_per_s * low, env.IOT_DEVICE_GAP_S, 1, 5_000_000)
         self._phase = rng.randrange(self._n)
         self._k = 0
         self._lane, self._lanes, self._tag = lane, lanes, tag
@@ -259,14 +264,12 @@ class IotGenerator:
                 "unit": None, "battery_pct": round(max(start - drained, env.IOT_MIN_BATTERY), 1),
                 "firmware": firmware,
             }
-        sensor, unit, low, high, swing, noise = _SENSORS[h % 5]
+        sensor, unit, low, high, _, noise = _SENSORS[h % 5]
         base = low + (high - low) * ((h >> 8) & 1023) / 1023
-        value = base
-        if self._diurnal and swing:
-            local_h = (t_ms / HOUR_MS + ((h >> 20) % 24)) % 24
-            value += base * swing * math.sin((local_h - 9.0) / 24.0 * 6.283185307)
+        sigma = max(base * noise, env.IOT_MIN_SIGMA)
         z = min(max(rng.gauss(0.0, 1.0), -env.IOT_MAX_SIGMAS), env.IOT_MAX_SIGMAS)
-        value = round(value + base * noise * z, 3)
+        # two decimals of signal, the third is the visit number: consecutive readings always differ
+        value = round(round(base + sigma * z, 2) + (cycle % 10) / 1000, 3)
         return device, {
             "event_id": event_id, "event_time": event_time, "domain": "iot",
             "device_id": device, "event_type": "reading", "sensor_type": sensor, "value": value,

@@ -177,7 +177,7 @@ class SimulationConfig:
     bad_ratio: float = 0.0
     bad_mix: Mapping[str, float] = field(default_factory=lambda: dict(BAD_MIX))
     late_by_s: float = 900.0  # how far behind "late" events are
-    out_of_order_by_s: float = 2.0  # how far behind "out_of_order" events are (inside watermark slack)
+    out_of_order_by_s: float = 0.5  # how far behind "out_of_order" events are (inside the 1 s watermark delay)
     scenarios: bool = True
     rules: tuple[str, ...] | None = None  # only these rules' scenarios (default: every registered rule)
     scenario_interval_s: float = 30.0  # one round of every rule's instances per interval

@@ -59,6 +59,7 @@ def default_producer_config(config: SimulationConfig, bootstrap: str, worker: in
         "queue.buffering.max.messages": 1_000_000,
         "queue.buffering.max.kbytes": 1_048_576,
         "message.max.bytes": 1_000_000,
+        "message.timeout.ms": 120_000,  # a message not acknowledged by then is counted as failed
         **dict(config.producer_config),
     }
 

@@ -13,7 +13,7 @@ import orjson
 from include.patternalarm.events.edge import MAX_EVENT_BYTES
 from include.patternalarm.events.timefmt import IsoFormatter
 from include.patternalarm.simulator.background import GENERATORS
-from include.patternalarm.simulator.config import LANES, SimulationConfig
+from include.patternalarm.simulator.config import LANES, RateSchedule, SimulationConfig
 
 #: Rate used to size populations when the run is unpaced ("as fast as possible").
 NOMINAL_MAX_RATE = 100_000.0
@@ -63,9 +63,13 @@ class Lane:
         rate = config.rate or NOMINAL_MAX_RATE
         weights = dict(config.domain_weights)
         total_w = sum(weights[d] for d in config.domains)
+        schedule = RateSchedule(config.spikes)
+        mults = [schedule.multiplier(s.at_s) for s in config.spikes] + [1.0]
+        peak, low = max(mults), min(mults)
         self._gens = {
             d: GENERATORS[d](seed=config.seed or 0, lane=index, lanes=LANES, tag=self.tag,
                              rate_per_s=rate * weights[d] / total_w / LANES, diurnal=config.diurnal,
+                             peak=peak, low=low,
                              rng=random.Random(f"patternalarm:{config.seed}:population:{d}:{index}"))  # noqa: S311
             for d in config.domains
         }
@@ -122,11 +126,15 @@ class Lane:
                 name = _WRONG_TYPE[domain]
                 event[name] = f"{rng.uniform(1, 99):.2f}".replace(".", ",")  # a locale bug: "12,50"
                 reason = f"wrong_type:{name}"
-            elif variant == "missing_field":
-                name = "card_id" if domain == "payments" and event.get("card_id") else (
-                    "account_id" if domain == "payments" else "player_id" if domain == "gaming" else "device_id")
-                del event[name]
-                reason = f"missing_field:{name}"
+            elif variant == "missing_field":  # the entity key is gone (payments: card and account)
+                if domain == "payments":
+                    event.pop("card_id", None)
+                    del event["account_id"]
+                    reason = "missing_field:account_id"
+                else:
+                    name = "player_id" if domain == "gaming" else "device_id"
+                    del event[name]
+                    reason = f"missing_field:{name}"
             elif variant == "oversized":
                 event["debug_blob"] = "x" * (MAX_EVENT_BYTES + 16 * 1024)
             elif variant == "unknown_domain":

@@ -68,8 +68,9 @@ _STEP = 1_000_000_007  # a prime larger than any block: (k * _STEP + c) mod n vi
 class BlockPicker:
     """Picks the next entity: a block by weight × diurnal activity, then the block's next member.
 
-    ``pick(rng, hour_utc)`` → ``(block, global_index)``; global indices run over all blocks
-    (block ``b`` owns ``[base_b, base_b + size_b)``).
+    ``pick(rng, hour_utc)`` → ``(block, global_index, visit)``; global indices run over all blocks
+    (block ``b`` owns ``[base_b, base_b + size_b)``); ``visit`` counts how often this member has
+    been picked before (every member of a block is picked once per cycle).
     """
 
     def __init__(self, sizes: Sequence[int], weights: Sequence[float], offsets_h: Sequence[float],
@@ -95,7 +96,7 @@ class BlockPicker:
             cached = self._cum_by_hour[hour_utc] = (cum, total)
         return cached
 
-    def pick(self, rng: random.Random, hour_utc: int) -> tuple[int, int]:
+    def pick(self, rng: random.Random, hour_utc: int) -> tuple[int, int, int]:
         cum, total = self._cum(hour_utc)
         block = bisect_right(cum, rng.random() * total)
         if block >= len(cum):
@@ -103,7 +104,7 @@ class BlockPicker:
         k = self._counters[block]
         self._counters[block] = k + 1
         size = self.sizes[block]
-        return block, self.bases[block] + (k * _STEP + self._phase[block]) % size
+        return block, self.bases[block] + (k * _STEP + self._phase[block]) % size, k // size
 
 
 def split_sizes(total: int, weights: Sequence[float], minimum: int = 1) -> list[int]:

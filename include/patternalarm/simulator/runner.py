@@ -116,6 +116,22 @@ def _child_main(config: SimulationConfig, worker: int, lanes: list[int], bootstr
         sink.put(("report", WorkerReport(worker=worker, error=f"{type(exc).__name__}: {exc}")))
 
 
+def preflight(bootstrap: str, topics: list[str], timeout: float = 10.0) -> None:
+    """Fail early and clearly when the broker is unreachable or a topic is missing."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - KafkaException with the transport error
+        raise RuntimeError(f"Kafka at {bootstrap} is not reachable ({exc}); is the stack up? "
+                           "(`bin/patternalarm stack up`)") from None
+    missing = [t for t in topics if t not in metadata.topics]
+    if missing:
+        raise RuntimeError(f"topic(s) {', '.join(missing)} do not exist on {bootstrap} "
+                           "(`bin/patternalarm stack up` creates the platform topics)")
+
+
 def resolve_factories(config: SimulationConfig,
                       factories: Mapping[str, ScenarioFactory] | None) -> dict[str, ScenarioFactory]:
     if not config.scenarios:
@@ -146,6 +162,7 @@ def run_simulation(
     ScenarioPlanner(config, factories_, rule_params)  # fail early on unknown --rules
     bootstrap = settings.bootstrap_servers
     stop = stop or threading.Event()
+    preflight(bootstrap, sorted({config.topics[d] for d in config.domains}))
 
     store = writer = None
     if config.record_ground_truth:
