@@ -1,0 +1,190 @@
+"""Deploy, stop and inspect the detection jobs (one Flink SQL job per domain).
+
+The API the CLI uses now and Airflow hooks wrap later:
+
+- ``deploy_domain(settings, domain, *, parallelism, savepoint_path, catalog_version)`` → job id.
+  Renders the domain's job from the rule catalog and submits it through the SQL Gateway as one
+  STATEMENT SET. When a job of the same ``pipeline.name`` runs, it is upgraded: stopped with a
+  savepoint and the new job restores from it (unless ``savepoint_path`` is given or ``upgrade`` is
+  False, which raises instead).
+- ``stop_domain(settings, domain)`` / ``stop_job(settings, job_id)`` → savepoint path.
+- ``find_job(settings, domain)`` → the running job (by ``pipeline.name``, e.g. patternalarm-payments).
+- ``job_health(settings, job_id)`` → state, tasks, restarts, last checkpoint, restored-from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from include.patternalarm.flink.gateway import GatewayError, SqlGateway
+from include.patternalarm.flink.rest import FlinkRest, FlinkRestError, JobInfo
+from include.patternalarm.rules import JobTopics, load_catalog, pipeline_name, render_job
+from include.patternalarm.settings import Settings
+from include.patternalarm.topics import DOMAINS
+
+Progress = Callable[[str], None]
+
+
+class DeployError(RuntimeError):
+    """A deploy/stop failed; the message names the domain and Flink's cause."""
+
+
+@dataclass(frozen=True)
+class JobHealth:
+    job_id: str
+    name: str
+    state: str
+    healthy: bool
+    tasks: dict[str, int]
+    restarts: int
+    last_checkpoint_age_s: float | None
+    completed_checkpoints: int
+    failed_checkpoints: int
+    restored_from: str | None
+    parallelism: int
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def find_job(settings: Settings, domain: str, *, name: str | None = None) -> JobInfo | None:
+    """The active job of ``domain`` (found by its ``pipeline.name``), or None."""
+    with FlinkRest(settings.flink_rest) as rest:
+        jobs = rest.find_active(name or pipeline_name(domain))
+    return jobs[0] if jobs else None
+
+
+def stop_job(settings: Settings, job_id: str, *, drain: bool = False, timeout: float = 120.0) -> str:
+    """Stop ``job_id`` with a savepoint; returns the savepoint path."""
+    with FlinkRest(settings.flink_rest) as rest:
+        try:
+            return rest.stop_with_savepoint(job_id, drain=drain, timeout=timeout)
+        except FlinkRestError as exc:
+            raise DeployError(str(exc)) from exc
+
+
+def stop_domain(settings: Settings, domain: str, *, name: str | None = None) -> str | None:
+    """Stop the domain's running job with a savepoint; its path, or None when none ran."""
+    job = find_job(settings, domain, name=name)
+    return stop_job(settings, job.id) if job else None
+
+
+def cancel_job(settings: Settings, job_id: str, *, wait: float = 60.0) -> None:
+    """Cancel without a savepoint (tests, emergencies) and wait until it is gone."""
+    with FlinkRest(settings.flink_rest) as rest:
+        rest.cancel(job_id)
+        rest.wait_for_state(job_id, ("CANCELED", "FAILED", "FINISHED"), timeout=wait, fail_states=())
+
+
+def deploy_domain(settings: Settings, domain: str, *, parallelism: int = 1, savepoint_path: str | None = None,
+                  catalog_version: int | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                  topics: JobTopics | None = None, name: str | None = None, startup_mode: str = "group-offsets",
+                  auto_offset_reset: str = "latest", consumer_group: str | None = None,
+                  rules: Iterable[str] | None = None, upgrade: bool = True, allow_unclaimed_state: bool = False,
+                  wait_running: float = 120.0, progress: Progress = _quiet) -> str:
+    """Submit the domain's detection job; returns its Flink job id (see the module docstring)."""
+    if domain not in DOMAINS:
+        raise DeployError(f"unknown domain {domain!r} (valid: {', '.join(DOMAINS)})")
+    catalog = load_catalog(catalog_version, overrides=overrides)
+    job = render_job(catalog, domain, bootstrap=settings.bootstrap_servers, topics=topics, name=name,
+                     parallelism=parallelism, startup_mode=startup_mode, auto_offset_reset=auto_offset_reset,
+                     consumer_group=consumer_group, rules=rules)
+    running = find_job(settings, domain, name=job.name)
+    if running is not None:
+        if savepoint_path is not None or not upgrade:
+            raise DeployError(f"{job.name} is already running as job {running.id} ({running.state}); stop it first "
+                              "or deploy without --from-savepoint to upgrade it through a savepoint")
+        progress(f"{job.name}: stopping job {running.id} with a savepoint")
+        savepoint_path = stop_job(settings, running.id)
+        progress(f"{job.name}: savepoint {savepoint_path}")
+    progress(f"{job.name}: submitting catalog v{catalog.version} ({len(job.rules)} rules, parallelism "
+             f"{parallelism}{', from ' + savepoint_path if savepoint_path else ''})")
+    job_id = _submit(settings, job.settings, job.ddl, job.statement_set, savepoint_path, allow_unclaimed_state)
+    if wait_running:
+        with FlinkRest(settings.flink_rest) as rest:
+            try:
+                rest.wait_all_tasks_running(job_id, timeout=wait_running)
+            except FlinkRestError as exc:
+                raise DeployError(f"{job.name}: {exc}") from exc
+    progress(f"{job.name}: job {job_id} running")
+    return job_id
+
+
+def _submit(settings: Settings, sets: Mapping[str, str], ddl: list[str], statement_set: str,
+            savepoint_path: str | None, allow_unclaimed_state: bool) -> str:
+    # a fresh session per deploy: SET values never leak into the next submission
+    try:
+        with SqlGateway(settings.sql_gateway, session_name="patternalarm-deploy") as gateway:
+            for key, value in sets.items():
+                gateway.set(key, value)
+            if savepoint_path:
+                gateway.set("execution.savepoint.path", savepoint_path)
+                if allow_unclaimed_state:
+                    gateway.set("execution.state-recovery.ignore-unclaimed-state", "true")
+            for statement in ddl:
+                gateway.execute(statement)
+            result = gateway.execute(statement_set)
+    except GatewayError as exc:
+        raise DeployError(f"{sets.get('pipeline.name')}: submission failed: {exc}") from exc
+    if not result.job_id:
+        raise DeployError(f"{sets.get('pipeline.name')}: the gateway returned no job id")
+    return str(result.job_id)
+
+
+def job_health(settings: Settings, job_id: str, *, max_checkpoint_age_s: float = 60.0) -> JobHealth:
+    """State, task counts, restarts and checkpoint freshness of one job, from the REST API."""
+    with FlinkRest(settings.flink_rest) as rest:
+        job = rest.job(job_id)
+        checkpoints = rest.checkpoints(job_id)
+        try:
+            metric = rest.call("GET", f"/jobs/{job_id}/metrics?get=numRestarts")
+            restarts = int(float(metric[0]["value"])) if metric else 0
+        except (FlinkRestError, KeyError, ValueError, IndexError):
+            restarts = 0
+    counts = checkpoints.get("counts", {})
+    latest = checkpoints.get("latest", {}) or {}
+    completed = latest.get("completed") or {}
+    restored = latest.get("restored") or {}
+    age = (time.time() * 1000 - completed["latest_ack_timestamp"]) / 1000 if completed.get("latest_ack_timestamp") \
+        else None
+    tasks = job.get("status-counts", {}) or {}
+    vertices = job.get("vertices", [])
+    state = job["state"]
+    problems = []
+    if state != "RUNNING":
+        problems.append(f"state {state}")
+    not_running = [v["name"][:60] for v in vertices if v.get("status") != "RUNNING"]
+    if not_running:
+        problems.append(f"{len(not_running)} vertices not RUNNING")
+    running_for = (time.time() * 1000 - job.get("start-time", 0)) / 1000
+    if state == "RUNNING" and running_for > max_checkpoint_age_s and (age is None or age > max_checkpoint_age_s):
+        problems.append("no recent checkpoint" if age is None else f"last checkpoint {age:.0f}s ago")
+    return JobHealth(
+        job_id=job_id, name=job.get("name", ""), state=state, healthy=not problems,
+        tasks={k: v for k, v in tasks.items() if v}, restarts=restarts, last_checkpoint_age_s=age,
+        completed_checkpoints=int(counts.get("completed", 0)), failed_checkpoints=int(counts.get("failed", 0)),
+        restored_from=restored.get("external_path"), parallelism=max((v.get("parallelism", 0) for v in vertices),
+                                                                       default=0),
+        detail="; ".join(problems) or "ok")
+
+
+def domain_status(settings: Settings, domains: Iterable[str] = DOMAINS) -> list[dict[str, Any]]:
+    """One row per domain: its running job and health (or not deployed)."""
+    rows: list[dict[str, Any]] = []
+    for domain in domains:
+        job = find_job(settings, domain)
+        if job is None:
+            rows.append({"domain": domain, "name": pipeline_name(domain), "job_id": None, "state": "NOT DEPLOYED",
+                         "healthy": False, "detail": "no running job"})
+            continue
+        health = job_health(settings, job.id)
+        rows.append({"domain": domain, **health.as_dict()})
+    return rows

@@ -1,0 +1,150 @@
+"""A small client for the Flink REST API (jobs, savepoints, checkpoints, rescaling)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+ACTIVE_STATES = ("INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING")
+
+
+class FlinkRestError(RuntimeError):
+    """A REST call failed or a job did not reach the expected state (the message says which)."""
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    name: str
+    state: str
+    start_time: int = 0  # epoch ms
+    tasks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class FlinkRest:
+    """``FlinkRest(settings.flink_rest)``: jobs overview, one job, stop-with-savepoint, cancel."""
+
+    def __init__(self, url: str, *, timeout: float = 15.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FlinkRest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise FlinkRestError(f"Flink REST API at {self.url} unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                errors = response.json().get("errors", [response.text])
+            except ValueError:
+                errors = [response.text]
+            first = str(errors[0]).strip().splitlines()[0] if errors else ""
+            raise FlinkRestError(f"{method} {path}: HTTP {response.status_code}: {first[:500]}")
+        return response.json() if response.content else {}
+
+    # --- jobs ----------------------------------------------------------------------------------
+    def jobs(self) -> list[JobInfo]:
+        overview = self.call("GET", "/jobs/overview").get("jobs", [])
+        return [JobInfo(id=j["jid"], name=j["name"], state=j["state"], start_time=j.get("start-time", 0),
+                        tasks=j.get("tasks", {})) for j in overview]
+
+    def find_active(self, name: str) -> list[JobInfo]:
+        """Active (not terminal) jobs called ``name`` (its ``pipeline.name``), newest first."""
+        found = [j for j in self.jobs() if j.name == name and j.active]
+        return sorted(found, key=lambda j: j.start_time, reverse=True)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/jobs/{job_id}")
+
+    def state(self, job_id: str) -> str:
+        return str(self.job(job_id)["state"])
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/jobs/{job_id}/checkpoints")
+
+    def exceptions(self, job_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/jobs/{job_id}/exceptions")
+
+    def wait_for_state(self, job_id: str, states: tuple[str, ...], *, timeout: float = 120.0,
+                       fail_states: tuple[str, ...] = ("FAILED", "CANCELED", "FINISHED")) -> str:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.state(job_id)
+            if state in states:
+                return state
+            if state in fail_states:
+                raise FlinkRestError(f"job {job_id} is {state} (waiting for {'/'.join(states)}): "
+                                     f"{self.root_exception(job_id)}")
+            time.sleep(0.5)
+        raise FlinkRestError(f"job {job_id} still {state} after {timeout:.0f}s (waiting for {'/'.join(states)})")
+
+    def wait_all_tasks_running(self, job_id: str, *, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["state"] in ("FAILED", "CANCELED", "FINISHED"):
+                raise FlinkRestError(f"job {job_id} is {job['state']}: {self.root_exception(job_id)}")
+            vertices = job.get("vertices", [])
+            if job["state"] == "RUNNING" and vertices and all(v.get("status") == "RUNNING" for v in vertices):
+                return
+            time.sleep(0.5)
+        raise FlinkRestError(f"job {job_id}: not all tasks RUNNING after {timeout:.0f}s")
+
+    def root_exception(self, job_id: str) -> str:
+        try:
+            data = self.exceptions(job_id)
+        except FlinkRestError:
+            return "(no exception history)"
+        history = data.get("exceptionHistory", {}).get("entries") or []
+        text = history[0].get("stacktrace", "") if history else data.get("root-exception", "") or ""
+        causes = [line.strip() for line in str(text).splitlines() if line.strip().startswith("Caused by:")]
+        first = str(text).strip().splitlines()[0] if str(text).strip() else "(none)"
+        return (causes[-1] if causes else first)[:1000]
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def stop_with_savepoint(self, job_id: str, *, target_directory: str | None = None, drain: bool = False,
+                            timeout: float = 120.0) -> str:
+        """Stop ``job_id`` taking a savepoint; returns the savepoint path."""
+        body: dict[str, Any] = {"drain": drain}
+        if target_directory:
+            body["targetDirectory"] = target_directory
+        trigger = self.call("POST", f"/jobs/{job_id}/stop", json=body)["request-id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.call("GET", f"/jobs/{job_id}/savepoints/{trigger}")
+            if status.get("status", {}).get("id") == "COMPLETED":
+                operation = status.get("operation", {})
+                if "failure-cause" in operation:
+                    cause = operation["failure-cause"].get("stack-trace", "")
+                    raise FlinkRestError(f"stop-with-savepoint of {job_id} failed: {str(cause).splitlines()[0][:500]}")
+                return str(operation["location"])
+            time.sleep(0.5)
+        raise FlinkRestError(f"stop-with-savepoint of {job_id} did not complete within {timeout:.0f}s")
+
+    def cancel(self, job_id: str) -> None:
+        self.call("PATCH", f"/jobs/{job_id}?mode=cancel")
+
+    def rescale(self, job_id: str, parallelism: int) -> None:
+        """In-place rescale (adaptive scheduler): set every vertex's upper bound to ``parallelism``."""
+        requirements = self.call("GET", f"/jobs/{job_id}/resource-requirements")
+        for vertex in requirements.values():
+            vertex["parallelism"]["upperBound"] = parallelism
+        self.call("PUT", f"/jobs/{job_id}/resource-requirements", json=requirements)

@@ -1,0 +1,223 @@
+"""The typed rule catalog: versioned YAML files under ``include/rules/`` (``catalog-v<N>.yaml``).
+
+A catalog holds job-level parameters (the plumbing every domain job shares), per-domain settings
+(parse SQL, shared views, domain parameters) and the rules (id, version, domain, severity,
+description, typed parameters with defaults and bounds, and the SQL file). Parameter values can be
+overridden per deploy; every value is validated, and an error names the rule and the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from include.patternalarm.topics import DOMAINS
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+FLINK_SQL_DIR = Path(__file__).resolve().parents[2] / "flink"
+SEVERITIES = ("low", "medium", "high", "critical")
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CATALOG_FILE = re.compile(r"^catalog-v(\d+)\.yaml$")
+
+
+class RuleError(ValueError):
+    """The catalog, a rule or a parameter value is invalid (the message names which)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # "int" | "float"
+    default: int | float
+    min: int | float | None = None
+    max: int | float | None = None
+    description: str = ""
+
+    def coerce(self, value: Any, owner: str) -> int | float:
+        """``value`` as this parameter's type, within bounds; `RuleError` naming ``owner`` and the parameter."""
+        where = f"{owner}: parameter {self.name!r}"
+        if isinstance(value, bool):
+            raise RuleError(f"{where} must be {self.type}, got a boolean")
+        if isinstance(value, str):
+            try:
+                value = float(value.strip()) if self.type == "float" else int(value.strip())
+            except ValueError:
+                raise RuleError(f"{where} must be {self.type}, got {value!r}") from None
+        if self.type == "int":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                raise RuleError(f"{where} must be int, got {value!r}")
+        else:
+            if not isinstance(value, (int, float)):
+                raise RuleError(f"{where} must be float, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise RuleError(f"{where} must be a finite number, got {value!r}")
+        if self.min is not None and value < self.min:
+            raise RuleError(f"{where} = {value} is below its minimum {self.min}")
+        if self.max is not None and value > self.max:
+            raise RuleError(f"{where} = {value} is above its maximum {self.max}")
+        return value
+
+
+def _params(raw: Any, owner: str) -> dict[str, Param]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RuleError(f"{owner}: params must be a mapping")
+    params: dict[str, Param] = {}
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not _ID.match(name):
+            raise RuleError(f"{owner}: invalid parameter name {name!r}")
+        if not isinstance(spec, Mapping) or spec.get("type") not in ("int", "float"):
+            raise RuleError(f"{owner}: parameter {name!r} needs type int or float")
+        param = Param(name=name, type=spec["type"], default=spec.get("default"), min=spec.get("min"),
+                      max=spec.get("max"), description=str(spec.get("description", "")))
+        if param.default is None:
+            raise RuleError(f"{owner}: parameter {name!r} has no default")
+        param = replace(param, default=param.coerce(param.default, owner))
+        params[name] = param
+    return params
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    version: int
+    domain: str
+    severity: str
+    description: str
+    sql_file: str  # relative to include/flink/
+    params: dict[str, Param]
+    values: dict[str, int | float] = field(default_factory=dict)  # effective values (defaults + overrides)
+
+    @property
+    def sql_path(self) -> Path:
+        return FLINK_SQL_DIR / self.sql_file
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    parse_file: str
+    view_files: tuple[str, ...]
+    params: dict[str, Param]
+    values: dict[str, int | float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: int
+    path: Path
+    job_params: dict[str, Param]
+    job_values: dict[str, int | float]
+    domains: dict[str, Domain]
+    rules: dict[str, Rule]
+
+    def rules_for(self, domain: str) -> list[Rule]:
+        if domain not in self.domains:
+            raise RuleError(f"unknown domain {domain!r} (valid: {', '.join(self.domains)})")
+        return [r for r in self.rules.values() if r.domain == domain]
+
+    def rule(self, rule_id: str) -> Rule:
+        try:
+            return self.rules[rule_id]
+        except KeyError:
+            raise RuleError(f"unknown rule {rule_id!r} (valid: {', '.join(sorted(self.rules))})") from None
+
+
+def catalog_versions(rules_dir: Path = RULES_DIR) -> list[int]:
+    """The catalog versions present under ``rules_dir``, ascending."""
+    found = (_CATALOG_FILE.match(p.name) for p in rules_dir.glob("catalog-v*.yaml"))
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def _apply(params: dict[str, Param], overrides: Mapping[str, Any], owner: str) -> dict[str, int | float]:
+    unknown = set(overrides) - set(params)
+    if unknown:
+        valid = ", ".join(sorted(params)) or "none"
+        raise RuleError(f"{owner}: unknown parameter(s) {', '.join(sorted(unknown))} (valid: {valid})")
+    values = {name: p.default for name, p in params.items()}
+    for name, value in overrides.items():
+        values[name] = params[name].coerce(value, owner)
+    return values
+
+
+def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 rules_dir: Path = RULES_DIR) -> Catalog:
+    """Load catalog ``version`` (default: the newest) with parameter ``overrides``.
+
+    ``overrides`` maps a rule id (or ``"job"``, or a domain name) to ``{param: value}``.
+    """
+    versions = catalog_versions(rules_dir)
+    if not versions:
+        raise RuleError(f"no catalog-v<N>.yaml under {rules_dir}")
+    if version is None:
+        version = versions[-1]
+    if version not in versions:
+        raise RuleError(f"catalog version {version} not found (available: {', '.join(map(str, versions))})")
+    path = rules_dir / f"catalog-v{version}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path.name}: not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping) or raw.get("catalog_version") != version:
+        raise RuleError(f"{path.name}: catalog_version must be {version}")
+    overrides = dict(overrides or {})
+
+    job_params = _params(raw.get("job"), "job")
+    job_values = _apply(job_params, overrides.pop("job", {}), "job")
+
+    domains: dict[str, Domain] = {}
+    for name, spec in (raw.get("domains") or {}).items():
+        if name not in DOMAINS:
+            raise RuleError(f"{path.name}: unknown domain {name!r} (valid: {', '.join(DOMAINS)})")
+        params = _params(spec.get("params"), f"domain {name}")
+        domains[name] = Domain(name=name, parse_file=str(spec["parse"]), view_files=tuple(spec.get("views") or ()),
+                               params=params, values=_apply(params, overrides.pop(name, {}), f"domain {name}"))
+
+    rules: dict[str, Rule] = {}
+    for spec in raw.get("rules") or []:
+        rule_id = spec.get("id")
+        if not isinstance(rule_id, str) or not _ID.match(rule_id):
+            raise RuleError(f"{path.name}: invalid rule id {rule_id!r}")
+        if rule_id in rules:
+            raise RuleError(f"{path.name}: rule {rule_id!r} defined twice")
+        owner = f"rule {rule_id}"
+        if spec.get("domain") not in domains:
+            raise RuleError(f"{owner}: domain must be one of {', '.join(domains)}, got {spec.get('domain')!r}")
+        if spec.get("severity") not in SEVERITIES:
+            raise RuleError(f"{owner}: severity must be one of {', '.join(SEVERITIES)}")
+        if not isinstance(spec.get("version"), int) or spec["version"] < 1:
+            raise RuleError(f"{owner}: version must be a positive integer")
+        sql_file = str(spec.get("sql", ""))
+        if not (FLINK_SQL_DIR / sql_file).is_file():
+            raise RuleError(f"{owner}: SQL file {sql_file!r} not found under {FLINK_SQL_DIR}")
+        params = _params(spec.get("params"), owner)
+        rules[rule_id] = Rule(id=rule_id, version=spec["version"], domain=spec["domain"], severity=spec["severity"],
+                              description=str(spec.get("description", "")), sql_file=sql_file, params=params,
+                              values=_apply(params, overrides.pop(rule_id, {}), owner))
+    if overrides:
+        raise RuleError(f"overrides for unknown rule(s): {', '.join(sorted(overrides))} "
+                        f"(valid: job, {', '.join(domains)}, {', '.join(sorted(rules))})")
+    return Catalog(version=version, path=path, job_params=job_params, job_values=job_values, domains=domains,
+                   rules=rules)
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["card_testing.window_s=90", "job.watermark_delay_ms=500"]`` → ``{"card_testing": {"window_s": "90"}, …}``."""
+    result: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        owner, dot, name = key.strip().partition(".")
+        if not sep or not dot or not owner or not name or not value.strip():
+            raise RuleError(f"parameter override {item!r} must look like <rule>.<param>=<value>")
+        result.setdefault(owner, {})[name] = value.strip()
+    return result
