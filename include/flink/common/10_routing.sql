@@ -24,12 +24,13 @@ SELECT * FROM counted WHERE copy_no = 1;
 
 -- the three kinds of rows the per-minute counts are made of
 CREATE TEMPORARY VIEW metric_rows AS
-SELECT `pt`, IF(copy_no = 1, 1, 0) AS processed, 0 AS dead_lettered, 0 AS late,
-       IF(copy_no > 1, 1, 0) AS duplicates FROM counted
+SELECT `pt`, DATE_FORMAT(`kafka_ts`, 'yyyy-MM-dd''T''HH:mm'':00Z''') AS `minute`,
+       IF(copy_no = 1, 1, 0) AS processed, 0 AS dead_lettered, 0 AS late, IF(copy_no > 1, 1, 0) AS duplicates
+FROM counted
 UNION ALL
-SELECT `pt`, 0, 1, 0, 0 FROM parsed WHERE reason IS NOT NULL
+SELECT `pt`, DATE_FORMAT(`kafka_ts`, 'yyyy-MM-dd''T''HH:mm'':00Z'''), 0, 1, 0, 0 FROM parsed WHERE reason IS NOT NULL
 UNION ALL
-SELECT `pt`, 0, 0, 1, 0 FROM late_events;
+SELECT `pt`, DATE_FORMAT(`kafka_ts`, 'yyyy-MM-dd''T''HH:mm'':00Z'''), 0, 0, 1, 0 FROM late_events;
 
 INSERT INTO dlq_sink
 SELECT `kafka_key`, CONCAT(SUBSTR(j, 1, CHAR_LENGTH(j) - 1), ',"raw":', JSON_STRING(SUBSTR(`raw`, 1, 4096)), '}')
@@ -86,12 +87,15 @@ FROM (
   FROM late_events
 );
 
--- per-minute counts (processing time): processed = events the rules saw, dead_lettered = parse
--- failures, late, duplicates. processed + dead_lettered + late + duplicates = records read.
+-- per-minute counts: one record per processing-time minute (window) and Kafka record-timestamp
+-- minute (`minute`, what batch reconciliation groups by; several records per minute are summed).
+-- processed = events the rules saw, dead_lettered = validation failures, late, duplicates;
+-- processed + dead_lettered + late + duplicates = records read.
 INSERT INTO metrics_sink
 SELECT '{{ domain.name }}', JSON_OBJECT(
   KEY 'domain' VALUE '{{ domain.name }}',
   KEY 'source' VALUE 'flink:{{ domain.name }}',
+  KEY 'minute' VALUE `minute`,
   KEY 'window_start' VALUE DATE_FORMAT(window_start, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
   KEY 'window_end' VALUE DATE_FORMAT(window_end, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
   KEY 'processed' VALUE SUM(processed),
@@ -100,4 +104,4 @@ SELECT '{{ domain.name }}', JSON_OBJECT(
   KEY 'duplicates' VALUE SUM(duplicates)
 )
 FROM TABLE(TUMBLE(TABLE metric_rows, DESCRIPTOR(`pt`), INTERVAL '1' MINUTE))
-GROUP BY window_start, window_end
+GROUP BY window_start, window_end, `minute`
