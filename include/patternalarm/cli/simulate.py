@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from include.patternalarm.cli.common import clear_errors, console, err_console, fail, settings
+from include.patternalarm.cli.common import console, err_console, fail, settings
 from include.patternalarm.topics import DOMAINS, EVENTS
 
 
@@ -66,7 +66,6 @@ def _summary_table(summary: Any) -> Table:
     return table
 
 
-@clear_errors()
 def simulate(
     domain: Annotated[list[str], typer.Option("--domain", "-d", help="all (default), or one domain; repeatable.")]
     = [],  # noqa: B006 - typer reads list defaults
@@ -158,6 +157,10 @@ def simulate(
             if not quiet and config.duration_s is None and config.events is None:
                 err_console.print("[dim]no --duration / --events: Ctrl-C stops the run[/]")
             summary = run_simulation(settings(), config, on_progress=on_progress, stop=stop)
+    except ConfigError as exc:
+        raise fail(str(exc), code=2) from None
+    except RuntimeError as exc:  # broker / database / catalog problems, already worded for the user
+        raise fail(str(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if as_json:

@@ -12,7 +12,7 @@ same rounds and keeps its own lanes' instances.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,27 +50,17 @@ class PlanError(RuntimeError):
     """A scenario factory returned something the simulator cannot schedule."""
 
 
-def default_rule_params() -> dict[str, dict[str, Any]]:
-    """Each rule's default parameters from the rule catalog, when the catalog is installed."""
+def default_rule_params(catalog_version: int | None = None) -> dict[str, dict[str, Any]]:
+    """Each rule's effective parameters from the rule catalog (``include/rules/catalog-v<N>.yaml``)."""
     try:
-        from include.patternalarm import rules as catalog  # type: ignore[attr-defined]
-    except ModuleNotFoundError:
+        from include.patternalarm.rules import RuleError, load_catalog
+    except ImportError:  # the catalog is not part of this installation
         return {}
-    for name in ("default_params", "defaults"):
-        fn = getattr(catalog, name, None)
-        if callable(fn):
-            return {k: dict(v) for k, v in fn().items()}
-    rules_fn: Callable[[], Any] | None = getattr(catalog, "catalog", None) or getattr(catalog, "all_rules", None)
-    if rules_fn is None:
-        return {}
-    found: dict[str, dict[str, Any]] = {}
-    items = rules_fn()
-    for rule in items.values() if isinstance(items, Mapping) else items:
-        rule_id = getattr(rule, "rule_id", None) or getattr(rule, "id", None)
-        params = getattr(rule, "params", None) or getattr(rule, "parameters", None) or {}
-        if rule_id:
-            found[str(rule_id)] = dict(params)
-    return found
+    try:
+        catalog = load_catalog(catalog_version)
+    except RuleError as exc:
+        raise PlanError(f"rule catalog: {exc}") from None
+    return {rule_id: dict(rule.values) for rule_id, rule in catalog.rules.items()}
 
 
 class ScenarioPlanner:
