@@ -92,7 +92,8 @@ def test_same_seed_same_events_and_every_instance_in_ground_truth(stack_settings
         elif kind == "malformed":
             assert decode_event(copies[0][0][2], domain)[1].reason == variant == detail["expected_reason"]
         elif kind == "duplicate":
-            assert len(copies[0]) == 2 and copies[0][0][2] == copies[0][1][2]
+            # the original and its copies (a duplicate slot may repeat the same original twice)
+            assert len(copies[0]) >= 2 and len({c[2] for c in copies[0]}) == 1
         else:
             assert kind == "late" and variant in ("late", "out_of_order")
 
