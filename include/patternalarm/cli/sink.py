@@ -48,6 +48,8 @@ def _status_table(status: dict[str, Any]) -> Table:
     rates = ", ".join(f"{w}: {r['stored_per_s']:.1f} stored/s, {r['consumed_per_s']:.1f} read/s"
                       for w, r in status["rates"].items())
     table.add_row("throughput", rates)
+    lag = status["lag"]["total"]
+    table.add_row("lag", f"{lag if lag is not None else 'n/a'} record(s) behind (its assigned partitions)")
     counts = status["counts"]
     table.add_row("since start", ", ".join(f"{k} {v}" for k, v in counts.items() if v or k in ("consumed", "stored")))
     if status.get("last_batch"):
@@ -70,7 +72,6 @@ def _lag_table(title: str, lag: dict[str, Any]) -> Table:
 
 
 @sink_app.command("status")
-@clear_errors()
 def status(
     port: Annotated[int | None, typer.Option(help="Status port of the sink (default: the shared sink's).")] = None,
     group: Annotated[str, typer.Option(help="Consumer group whose lag Kafka reports.")] = SINK_GROUP,

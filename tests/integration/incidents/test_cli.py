@@ -84,6 +84,8 @@ def test_bad_parameters_get_clear_errors(stack_settings: Settings) -> None:
         (["incidents", "silence", "add", "--comment", "x", "--rule", "r", "--for", "soon"], 1, "not a duration"),
         (["incidents", "silence", "expire", "999999999999"], 1, "does not exist"),
         (["incidents", "policy", "set", "r", "--grouping-window", "-5m"], 1, "not a duration"),
+        (["sink", "status", "--port", "1"], 3, "no incident sink answers"),
+        (["sink", "status", "--topic", "no.such.topic.here"], 0, "does not exist"),
     ]
     for args, code, message in cases:
         result = cli(stack_settings, *args)
