@@ -23,6 +23,7 @@ SELECT
     WHEN JSON_VALUE(`raw`, '$.domain') IS NULL THEN 'missing_field:domain'
     WHEN JSON_VALUE(`raw`, '$.domain') <> 'gaming' THEN 'unknown_domain'
     WHEN JSON_VALUE(`raw`, '$.player_id') IS NULL THEN 'missing_field:player_id'
+    WHEN JSON_VALUE(`raw`, '$.match_id') IS NULL THEN 'missing_field:match_id'
     WHEN JSON_VALUE(`raw`, '$.action') IS NULL THEN 'missing_field:action'
     WHEN JSON_VALUE(`raw`, '$.action') NOT IN ('move', 'shot', 'hit', 'kill', 'trade', 'currency_gain')
       THEN 'wrong_type:action'

@@ -21,6 +21,10 @@ SELECT
     WHEN JSON_VALUE(`raw`, '$.event_type') NOT IN ('reading', 'heartbeat') THEN 'wrong_type:event_type'
     WHEN JSON_VALUE(`raw`, '$.sensor_type') IS NOT NULL AND JSON_VALUE(`raw`, '$.sensor_type')
       NOT IN ('temperature', 'humidity', 'pressure', 'vibration', 'power') THEN 'wrong_type:sensor_type'
+    WHEN JSON_VALUE(`raw`, '$.event_type') = 'reading' AND JSON_VALUE(`raw`, '$.sensor_type') IS NULL
+      THEN 'missing_field:sensor_type'
+    WHEN JSON_VALUE(`raw`, '$.event_type') = 'reading' AND JSON_VALUE(`raw`, '$.value') IS NULL
+      THEN 'missing_field:value'
     WHEN JSON_VALUE(`raw`, '$.value') IS NOT NULL
      AND TRY_CAST(JSON_VALUE(`raw`, '$.value') AS DOUBLE) IS NULL THEN 'wrong_type:value'
     WHEN JSON_VALUE(`raw`, '$.battery_pct') IS NOT NULL

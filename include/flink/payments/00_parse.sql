@@ -22,8 +22,9 @@ SELECT
     WHEN JSON_VALUE(`raw`, '$.event_type') IS NULL THEN 'missing_field:event_type'
     WHEN JSON_VALUE(`raw`, '$.event_type') NOT IN ('auth', 'capture', 'refund', 'login', 'login_failed',
       'password_reset', 'payout_change', 'payout', 'deposit') THEN 'wrong_type:event_type'
-    WHEN JSON_VALUE(`raw`, '$.account_id') IS NULL AND JSON_VALUE(`raw`, '$.card_id') IS NULL
-      THEN 'missing_field:account_id'
+    WHEN JSON_VALUE(`raw`, '$.account_id') IS NULL THEN 'missing_field:account_id'
+    WHEN JSON_VALUE(`raw`, '$.card_id') IS NULL
+     AND JSON_VALUE(`raw`, '$.event_type') IN ('auth', 'capture', 'refund') THEN 'missing_field:card_id'
     WHEN JSON_VALUE(`raw`, '$.amount') IS NOT NULL
      AND TRY_CAST(JSON_VALUE(`raw`, '$.amount') AS DOUBLE) IS NULL THEN 'wrong_type:amount'
     WHEN JSON_VALUE(`raw`, '$.lat') IS NOT NULL
