@@ -268,6 +268,9 @@ class EventValidator:
     def __post_init__(self) -> None:
         checks = tuple((rule.name, rule.compiled()) for rule in self.rules)
         object.__setattr__(self, "_checks", checks)
+        conds = tuple((c.field, c.when.compiled(), c.required, tuple((r.name, r.compiled()) for r in c.rules))
+                      for c in self.conditionals)
+        object.__setattr__(self, "_conds", conds)
 
     def check(self, event: object) -> Problem | None:
         if not isinstance(event, dict):
@@ -287,18 +290,17 @@ class EventValidator:
                 if name == "event_time":
                     return Problem("bad_event_time", f"event_time: {why}")
                 return Problem(f"wrong_type:{name}", f"{name}: {why}")
-        for cond in self.conditionals:
-            value = event.get(cond.field, _MISSING)
-            if value is _MISSING or cond.when.check(value) is not None:
+        for field_name, when, required, rules in self._conds:  # type: ignore[attr-defined]
+            value = event.get(field_name, _MISSING)
+            if value is _MISSING or when(value) is not None:
                 continue
-            for name in cond.required:
+            for name in required:
                 if event.get(name) is None:
-                    return Problem(f"missing_field:{name}",
-                                   f"{cond.field}={value!r} requires field {name!r}")
-            for rule in cond.rules:
-                why = rule.check(event[rule.name])
+                    return Problem(f"missing_field:{name}", f"{field_name}={value!r} requires field {name!r}")
+            for name, check in rules:
+                why = check(event[name])
                 if why is not None:
-                    return Problem(f"wrong_type:{rule.name}", f"{rule.name}: {why} (when {cond.field}={value!r})")
+                    return Problem(f"wrong_type:{name}", f"{name}: {why} (when {field_name}={value!r})")
         return None
 
 

@@ -1,0 +1,106 @@
+"""`replay FILE`: stream a recorded CSV / CSV.gz / Parquet file into a domain topic."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from include.patternalarm.cli.common import console, err_console, fail, settings
+from include.patternalarm.topics import DLQ
+
+
+def _summary_table(summary: Any) -> Table:
+    table = Table(title=f"replay {Path(summary.file).name} → {summary.topic} — {summary.status}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    rows = [
+        ("rows read", f"{summary.rows:,} in {summary.elapsed_s:.1f} s ({summary.rate:,.0f} rows/s)"),
+        ("events sent", f"{summary.events_sent:,} to {summary.topic}"),
+        ("dead-lettered", f"{summary.dead_lettered:,} to {summary.dlq_topic}"
+                          + (": " + ", ".join(f"{r} {n:,}" for r, n in sorted(summary.dead_letter_reasons.items()))
+                             if summary.dead_letter_reasons else "")),
+        ("delivered", f"{summary.delivered:,} acknowledged, {summary.failed:,} failed, "
+                      f"{summary.undelivered:,} unsent at exit"),
+        ("event time", f"{summary.first_event_time or '-'} … {summary.last_event_time or '-'}"),
+    ]
+    for error in summary.errors:
+        rows.append(("[red]error[/]", error))
+    for what, value in rows:
+        table.add_row(what, value)
+    return table
+
+
+def replay(
+    file: Annotated[Path, typer.Argument(help="CSV, CSV.gz or Parquet file (streamed, never loaded whole).")],
+    domain: Annotated[str, typer.Option(help="payments, gaming or iot: the contract and topic events.<domain>.")],
+    key: Annotated[str, typer.Option(help="Column with the Kafka key (also the entity field unless mapped).")],
+    time: Annotated[str, typer.Option("--time", help="Column with event time: ISO-8601, epoch s or ms.")],
+    map_: Annotated[list[str], typer.Option("--map", help="FIELD=COLUMN for another contract field; repeatable.")]
+    = [],  # noqa: B006 - typer reads list defaults
+    set_: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE: a constant for every event; repeatable.")]
+    = [],  # noqa: B006
+    speed: Annotated[str, typer.Option(help="max (default), realtime / 1, or N for N x real time.")] = "max",
+    limit: Annotated[int | None, typer.Option(min=0, help="Stop after N rows.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | csv.gz | parquet (default: by name).")]
+    = None,
+    delimiter: Annotated[str, typer.Option(help="CSV delimiter (one character).")] = ",",
+    topic: Annotated[str | None, typer.Option(help="Target topic (default events.<domain>).")] = None,
+    dlq_topic: Annotated[str, typer.Option(help="Dead-letter topic.")] = DLQ,
+    id_prefix: Annotated[str | None, typer.Option(help="Event ids <prefix>-<row> when event_id is not mapped "
+                                                       "(default: from the file's path, size and time).")] = None,
+    retime: Annotated[bool, typer.Option(help="Shift event times so the first row happens now (with --speed).")]
+    = False,
+    workers: Annotated[int, typer.Option(help="Processes (1-4); rows are split by key, each entity keeps its "
+                                              "order.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Stream a recorded file into a domain topic; rows that cannot be mapped go to events.dlq with the reason."""
+    from include.patternalarm.replay import ReplayConfig, ReplayError, parse_pairs, parse_speed, run_replay
+
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    bar = Progress(SpinnerColumn(), TextColumn(f"[bold]replay[/] {file.name}"), BarColumn(), DownloadColumn(),
+                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console, disable=quiet)
+    task = bar.add_task("replay", total=None, stats="starting…")
+
+    def on_progress(p: Any) -> None:
+        bar.update(task, total=p.total_bytes or None, completed=p.bytes_read,
+                   stats=f"{p.rows:,} rows · {p.sent:,} sent · {p.dead_lettered:,} dead-lettered · "
+                         f"{p.rate_now:,.0f} rows/s")
+
+    try:
+        config = ReplayConfig(
+            path=file, domain=domain, key=key, time=time, fields=parse_pairs(map_, "--map"),
+            constants=parse_pairs(set_, "--set"), speed=parse_speed(speed), limit=limit, format=fmt,
+            delimiter=delimiter, topic=topic, dlq_topic=dlq_topic, id_prefix=id_prefix, retime=retime,
+            workers=workers,
+        )
+        with bar:
+            summary = run_replay(settings(), config, on_progress=on_progress, stop=stop)
+    except ReplayError as exc:
+        raise fail(str(exc), code=2) from None
+    except RuntimeError as exc:  # the broker is unreachable, a topic is missing
+        raise fail(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        console.print(_summary_table(summary))
+    if summary.status == "failed":
+        raise typer.Exit(1)
+    if summary.status == "interrupted":
+        raise typer.Exit(130)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay)
