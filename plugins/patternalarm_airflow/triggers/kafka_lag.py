@@ -1,4 +1,4 @@
-"""Fires when a consumer group's lag crosses a threshold (above: a breach; below: drained)."""
+"""Fires when consumer-group lag crosses a threshold (above: a breach; below: drained)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,23 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
 class KafkaLagTrigger(BaseTrigger):
-    """Polls ``group``'s lag on ``topics`` every ``poll_interval`` seconds.
+    """Polls the lag of each group in ``groups`` (group id → its topics) every ``poll_interval`` seconds.
 
-    ``mode="above"`` fires once total lag exceeds ``threshold`` (a breach); ``mode="below"`` fires
-    once it has stayed at or below ``threshold`` for ``hold_for`` seconds (drained). Gives up after
-    ``timeout`` seconds with a ``timeout`` event.
+    ``mode="above"`` fires as soon as any group's total lag exceeds ``threshold`` (event ``breach``,
+    naming the groups); ``mode="below"`` fires once every group has stayed at or below ``threshold``
+    for ``hold_for`` seconds (``drained``). After ``timeout`` seconds it fires ``timeout`` with the
+    last reading, so a caller can also use it as "nothing happened for a while".
     """
 
-    def __init__(self, *, group: str, topics: list[str], threshold: int, mode: str = "above",
+    def __init__(self, *, groups: dict[str, list[str]], threshold: int, mode: str = "above",
                  poll_interval: float = 5.0, hold_for: float = 0.0, timeout: float = 3600.0,
                  kafka_config_id: str = "kafka_default") -> None:
         super().__init__()
         if mode not in ("above", "below"):
             raise ValueError(f"mode must be 'above' or 'below', not {mode!r}")
-        self.group = group
-        self.topics = list(topics)
+        if not groups or not all(groups.values()):
+            raise ValueError("groups must map each consumer group id to a non-empty list of topics")
+        self.groups = {group: list(topics) for group, topics in groups.items()}
         self.threshold = int(threshold)
         self.mode = mode
         self.poll_interval = float(poll_interval)
@@ -37,40 +39,43 @@ class KafkaLagTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "group": self.group, "topics": self.topics, "threshold": self.threshold, "mode": self.mode,
+                "groups": self.groups, "threshold": self.threshold, "mode": self.mode,
                 "poll_interval": self.poll_interval, "hold_for": self.hold_for, "timeout": self.timeout,
                 "kafka_config_id": self.kafka_config_id,
             },
         )
 
-    def _lag(self) -> dict[str, Any]:
+    def _lags(self) -> dict[str, int]:
         from patternalarm_airflow.hooks.kafka_lag import KafkaLagHook
 
-        return KafkaLagHook(kafka_config_id=self.kafka_config_id).lag(self.group, self.topics).as_dict()
+        hook = KafkaLagHook(kafka_config_id=self.kafka_config_id)
+        return {group: hook.lag(group, topics).total for group, topics in self.groups.items()}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
         low_since: float | None = None
-        last: dict[str, Any] = {}
+        lags: dict[str, int] = {}
         while time.monotonic() - started < self.timeout:
             try:
-                last = await asyncio.to_thread(self._lag)
+                lags = await asyncio.to_thread(self._lags)
             except Exception as exc:  # noqa: BLE001 - a broker hiccup must not kill the watch
                 self.log.warning("lag poll failed: %s", exc)
                 await asyncio.sleep(self.poll_interval)
                 continue
-            lag = last["total_lag"]
             now = time.monotonic()
-            if self.mode == "above" and lag > self.threshold:
-                yield TriggerEvent({"status": "breach", "lag": lag, "threshold": self.threshold,
-                                    "waited_s": round(now - started, 1), "report": last})
-                return
-            if self.mode == "below":
-                low_since = (low_since or now) if lag <= self.threshold else None
+            waited = round(now - started, 1)
+            if self.mode == "above":
+                breached = sorted(g for g, lag in lags.items() if lag > self.threshold)
+                if breached:
+                    yield TriggerEvent({"status": "breach", "groups": breached, "lags": lags,
+                                        "threshold": self.threshold, "waited_s": waited})
+                    return
+            else:
+                low_since = (low_since or now) if all(lag <= self.threshold for lag in lags.values()) else None
                 if low_since is not None and now - low_since >= self.hold_for:
-                    yield TriggerEvent({"status": "drained", "lag": lag, "threshold": self.threshold,
-                                        "waited_s": round(now - started, 1), "report": last})
+                    yield TriggerEvent({"status": "drained", "groups": sorted(lags), "lags": lags,
+                                        "threshold": self.threshold, "waited_s": waited})
                     return
             await asyncio.sleep(self.poll_interval)
-        yield TriggerEvent({"status": "timeout", "lag": last.get("total_lag"), "threshold": self.threshold,
-                            "waited_s": round(time.monotonic() - started, 1), "report": last})
+        yield TriggerEvent({"status": "timeout", "groups": [], "lags": lags, "threshold": self.threshold,
+                            "waited_s": round(time.monotonic() - started, 1)})

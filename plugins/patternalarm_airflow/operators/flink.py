@@ -1,0 +1,118 @@
+"""Operators for the detection jobs: deploy (optionally from a savepoint), stop with savepoint, rescale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from patternalarm_airflow.hooks.flink import FlinkHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class _FlinkOperator(BaseOperator):
+    def __init__(self, *, flink_conn_id: str = FlinkHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flink_conn_id = flink_conn_id
+        self._job_id: str | None = None
+
+    @cached_property
+    def hook(self) -> FlinkHook:
+        return FlinkHook(flink_conn_id=self.flink_conn_id)
+
+
+class FlinkDeployJobOperator(_FlinkOperator):
+    """Submit a domain's detection job at ``parallelism`` from ``savepoint_path`` (None: fresh state).
+
+    Refuses when a job of the domain is already running (stop it first, e.g. with
+    `FlinkStopJobOperator`), so two jobs never consume the same topic. Returns the new job id.
+    """
+
+    template_fields: Sequence[str] = ("domain", "parallelism", "catalog_version", "savepoint_path")
+
+    def __init__(self, *, domain: str, parallelism: int | str = 1, catalog_version: int | str | None = None,
+                 savepoint_path: str | None = None, allow_unclaimed_state: bool = False,
+                 wait_running_s: float = 180.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.domain = domain
+        self.parallelism = parallelism
+        self.catalog_version = catalog_version
+        self.savepoint_path = savepoint_path
+        self.allow_unclaimed_state = allow_unclaimed_state
+        self.wait_running_s = wait_running_s
+
+    def execute(self, context: Context) -> str:
+        version = int(self.catalog_version) if self.catalog_version not in (None, "", "None") else None
+        savepoint = self.savepoint_path if self.savepoint_path not in (None, "", "None") else None
+        self._job_id = self.hook.deploy(self.domain, parallelism=int(self.parallelism), catalog_version=version,
+                                        savepoint_path=savepoint, allow_unclaimed_state=self.allow_unclaimed_state,
+                                        wait_running=self.wait_running_s)
+        self.log.info("%s: job %s running (catalog v%s, parallelism %s, from %s)", self.domain, self._job_id,
+                      version, self.parallelism, savepoint or "fresh state")
+        return self._job_id
+
+    def on_kill(self) -> None:
+        if self._job_id:
+            self.log.warning("task killed: cancelling the job it submitted (%s)", self._job_id)
+            self.hook.cancel(self._job_id)
+
+
+class FlinkStopJobOperator(_FlinkOperator):
+    """Stop the domain's running job with a savepoint (``savepoint=False``: cancel). Returns the path or None."""
+
+    template_fields: Sequence[str] = ("domain",)
+
+    def __init__(self, *, domain: str, savepoint: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.domain = domain
+        self.savepoint = savepoint
+
+    def execute(self, context: Context) -> str | None:
+        job = self.hook.find_job(self.domain)
+        if job is None:
+            self.log.info("%s: no running job, nothing to stop", self.domain)
+            return None
+        if not self.savepoint:
+            self.hook.cancel(job.id)
+            self.log.info("%s: cancelled job %s (stateless upgrade)", self.domain, job.id)
+            return None
+        path = self.hook.stop_with_savepoint(job.id)
+        self.log.info("%s: stopped job %s with savepoint %s", self.domain, job.id, path)
+        return path
+
+
+class FlinkRescaleJobOperator(_FlinkOperator):
+    """Change a running job's parallelism in place (adaptive scheduler), wait until it runs at it."""
+
+    template_fields: Sequence[str] = ("domain", "parallelism")
+
+    def __init__(self, *, domain: str, parallelism: int | str, timeout_s: float = 180.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.domain = domain
+        self.parallelism = parallelism
+        self.timeout_s = timeout_s
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import time
+
+        target = int(self.parallelism)
+        job = self.hook.find_job(self.domain)
+        if job is None:
+            raise RuntimeError(f"{self.domain}: no running job to rescale; deploy it first")
+        before = self.hook.health(job.id).parallelism
+        started = time.monotonic()
+        self.hook.rescale(job.id, target)
+        deadline = started + self.timeout_s
+        while time.monotonic() < deadline:
+            health = self.hook.health(job.id)
+            if health.parallelism == target and health.state == "RUNNING" and not health.tasks.keys() - {"RUNNING"}:
+                took = time.monotonic() - started
+                self.log.info("%s: job %s rescaled %s -> %s in %.1fs", self.domain, job.id, before, target, took)
+                return {"job_id": job.id, "from": before, "to": target, "seconds": round(took, 1)}
+            time.sleep(1.0)
+        raise TimeoutError(
+            f"{self.domain}: job {job.id} not running at parallelism {target} after {self.timeout_s:.0f}s")
