@@ -6,6 +6,7 @@ and imported with Airflow's own CLI, with ``${NAME}`` placeholders filled from s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -147,11 +148,19 @@ def convert_settings(path: Path, values: dict[str, str]) -> dict[str, object]:
     return {"connections": connections, "variables": variables, "pools": pools}
 
 
-def load_settings_file(settings: Settings) -> dict[str, int]:
-    """Import connections, variables and pools from airflow_settings.yaml into Airflow."""
+def load_settings_file(settings: Settings, only_if_changed: bool = False) -> dict[str, int] | None:
+    """Import connections, variables and pools from airflow_settings.yaml into Airflow.
+
+    With ``only_if_changed``, skip (and return None) when neither the file nor the values it uses
+    changed since the last import.
+    """
     converted = convert_settings(settings.repo_root / "airflow_settings.yaml", placeholders(settings))
     folder = home(settings) / "import"
     folder.mkdir(exist_ok=True)
+    stamp = folder / "imported.sha256"
+    digest = hashlib.sha256(json.dumps(converted, sort_keys=True).encode()).hexdigest()
+    if only_if_changed and stamp.exists() and stamp.read_text() == digest:
+        return None
     commands = []
     for kind, data in converted.items():
         if not data:
@@ -164,6 +173,7 @@ def load_settings_file(settings: Settings) -> dict[str, int]:
         commands.append((kind, "import", str(target), *extra[kind]))
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda args: _airflow(settings, *args, timeout=300), commands))
+    stamp.write_text(digest)
     return {kind: len(data) for kind, data in converted.items()}
 
 
