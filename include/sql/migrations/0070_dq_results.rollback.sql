@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS dq_results;
+DROP TABLE IF EXISTS dq_runs;
