@@ -32,7 +32,11 @@ MATCH_RECOGNIZE (
   PATTERN (A B*? C)
   DEFINE
     A AS A.run_start,
-    B AS B.reading = A.reading,
+    -- B: identical, and not yet complete (B and C exclude each other: no open branch is left
+    -- behind a completed match, which would hold the alert back until the run ends)
+    B AS B.reading = A.reading AND NOT (
+      COUNT(B.event_id) + 1 >= {{ min_identical }}
+      OR (COUNT(B.event_id) + 1 >= 3 AND B.epoch_ms - A.epoch_ms >= {{ min_duration_s }} * 1000)),
     -- C: identical, and either min_identical readings or (>= 3 readings over min_duration_s)
     C AS C.reading = A.reading AND (
       COUNT(B.event_id) + 2 >= {{ min_identical }}

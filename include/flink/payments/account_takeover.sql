@@ -36,9 +36,13 @@ MATCH_RECOGNIZE (
   -- (other security events allowed in between: G1, G2) a credential/payout change, then a payout,
   -- first failure to payout within window_s
   PATTERN (F{{{ min_failed_logins }},} L G1*? C G2*? P) WITHIN {{ window_s_interval }}
+  -- every variable excludes the next one, so a completed match leaves no open branch (the NFA
+  -- would otherwise hold the alert back until the WITHIN interval ends)
   DEFINE
     F AS F.event_type = 'login_failed',
     L AS L.event_type = 'login',
+    G1 AS G1.event_type NOT IN ('password_reset', 'payout_change'),
     C AS C.event_type IN ('password_reset', 'payout_change'),
+    G2 AS G2.event_type <> 'payout',
     P AS P.event_type = 'payout'
 )

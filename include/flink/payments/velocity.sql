@@ -30,7 +30,11 @@ MATCH_RECOGNIZE (
   AFTER MATCH SKIP PAST LAST ROW
   -- any auths (as few as possible), then the auth that breaks a limit; all within window_s
   PATTERN (A*? B) WITHIN {{ window_s_interval }}
+  -- A and B exclude each other: a completed match leaves no open branch behind it, so the NFA
+  -- emits it at once (an open branch that started with the match would hold it back until WITHIN)
   DEFINE
+    -- A: the auths so far (this one included) are still within both limits
+    A AS COUNT(A.event_id) <= {{ max_auths }} AND SUM(A.amount) <= {{ max_amount }},
     -- B: with the auths before it in the window, more than max_auths or more than max_amount
     B AS COUNT(A.event_id) + 1 > {{ max_auths }}
       OR COALESCE(SUM(A.amount), 0.0) + B.amount > {{ max_amount }}
