@@ -20,6 +20,8 @@ DAG's params.
 
 from __future__ import annotations
 
+import logging
+
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
@@ -81,7 +83,7 @@ def scale_flink_on_kafka_lag():
                                          "max_parallelism")}
         policy["cooldown_s"] = float(params["cooldown_s"])
         actions, clocks = decide_all(list(DOMAINS), policy, FlinkHook(), KafkaLagHook(), IncidentStoreHook(),
-                                     low_since, breached, ctx["run_id"], ti.log)
+                                     low_since, breached, ctx["run_id"], logging.getLogger("patternalarm.scaling"))
         ti.xcom_push(key="low_since", value={**low_since, **clocks})
         return actions
 
