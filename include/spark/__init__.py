@@ -1,0 +1,1 @@
+"""PySpark job entry points (submitted with SparkSubmitOperator; depend on include.patternalarm + pyspark)."""

@@ -1,0 +1,3 @@
+DROP TABLE reconciliation_completeness;
+DROP TABLE reconciliation_diffs;
+DROP TABLE reconciliation_runs;

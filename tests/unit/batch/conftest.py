@@ -1,0 +1,25 @@
+"""A local Spark session for the batch SQL tests (no services: Spark runs in-process, local[1])."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    pyspark = pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    assert pyspark.__version__.startswith("4.")
+    session = (SparkSession.builder.master("local[1]").appName("patternalarm-batch-unit")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
