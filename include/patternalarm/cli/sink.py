@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from include.patternalarm.cli.common import clear_errors, console, settings
+from include.patternalarm.cli.common import clear_errors, console, err_console, settings
 from include.patternalarm.incidents import SINK_GROUP, SinkConfig, SinkError, fetch_status, group_lag, run_sink
 from include.patternalarm.topics import ALERTS, ALERTS_DLQ
 
@@ -124,7 +124,8 @@ def bench(
     from include.patternalarm.incidents.bench import run_bench
 
     result = run_bench(settings(), burst=burst, rate=rate, duration_s=duration, entities=entities,
-                       batch_size=batch_size, keep=keep, progress=lambda m: console.print(f"[dim]·[/] {m}"))
+                       batch_size=batch_size, keep=keep,
+                       progress=lambda m: (err_console if as_json else console).print(f"[dim]·[/] {m}"))
     if as_json:
         print(json.dumps(result, indent=2))
     else:

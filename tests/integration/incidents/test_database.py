@@ -102,6 +102,29 @@ def test_an_alert_after_the_grouping_window_starts_a_new_incident(connect: Conne
     assert _events(reader, new["incident_id"])[0]["detail"]["supersedes"] == old["incident_id"]
 
 
+def test_grouping_inside_one_batch_follows_the_same_rules(connect: Connect, ingest: Ingest, rule: str) -> None:
+    _policy(connect, rule, grouping="10 minutes")
+    batch = [_alert(rule, "hot-1", n, minutes, severity)
+             for n, (minutes, severity) in enumerate([(0, "low"), (8, "high"), (40, "medium"), (45, "low")])]
+    batch += [_alert(rule, "hot-2", 100 + n, n * 0.1) for n in range(200)]  # a hot key: 200 alerts, one batch
+    summary = ingest(list(reversed(batch)))  # arrival order does not matter: event time does
+    assert (summary["opened"], summary["attached"], summary["inserted"]) == (3, 201, 204)
+    reader = connect("reporting")
+    incidents = _incidents(reader, rule)
+    hot1 = [i for i in incidents if i["entity"] == "hot-1"]
+    (hot2,) = [i for i in incidents if i["entity"] == "hot-2"]
+    assert [(i["alert_count"], i["severity"], i["status"]) for i in hot1] == [(2, "high", "resolved"),
+                                                                           (2, "medium", "open")]
+    assert hot1[0]["last_seen"] == T0 + timedelta(minutes=8, seconds=10)
+    assert hot1[1]["first_seen"] == T0 + timedelta(minutes=40)
+    assert hot2["alert_count"] == 200
+    for inc in incidents:
+        linked = reader.execute("SELECT count(*) AS n FROM alerts WHERE incident_id = %s",
+                                (inc["incident_id"],)).fetchone()["n"]
+        attached = sum(e["kind"] == "alert_attached" for e in _events(reader, inc["incident_id"]))
+        assert inc["alert_count"] == linked == attached
+
+
 def test_an_acknowledged_incident_keeps_taking_alerts(connect: Connect, ingest: Ingest, rule: str) -> None:
     _policy(connect, rule, grouping="10 minutes")
     ingest([_alert(rule, "p-2", 1, 0)])

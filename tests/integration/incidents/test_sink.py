@@ -118,13 +118,14 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(stack_setti
     publish(topic, sent)
     stored_at_kill = []
     for fraction in (0.15, 0.5):  # two kills at different points of the stream
-        sink = sinks(topic=topic, group=group, batch_size=250)
+        sink = sinks(topic=topic, group=group, batch_size=100)
         target = int(6000 * fraction)
-        wait_until(lambda t=target: _count(stack_settings, rule) >= t, timeout=120, what=f"{target} stored alerts")
+        wait_until(lambda t=target: _count(stack_settings, rule) >= t, timeout=120, interval=0.02,
+                   what=f"{target} stored alerts")
         sink.kill()
         stored_at_kill.append(_count(stack_settings, rule))
     assert all(n < 6000 for n in stored_at_kill), f"the kills came too late to be mid-stream: {stored_at_kill}"
-    final = sinks(topic=topic, group=group, batch_size=250)
+    final = sinks(topic=topic, group=group, batch_size=100)
     wait_until(lambda: _count(stack_settings, rule) >= 6000 and final.status()["lag"]["total"] == 0,
                timeout=180, what="every alert stored after the restart")
     _check_tables_match(stack_settings, rule, sent)
