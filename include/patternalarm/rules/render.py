@@ -122,6 +122,14 @@ def interval(seconds: int) -> str:
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
 
 
+def rule_context(catalog: Catalog, domain: str, *, bootstrap: str, topics: JobTopics | None = None,
+                 rule: Rule | None = None) -> dict[str, str]:
+    """The placeholder values for the domain's plumbing (and ``rule``'s parameters when given)."""
+    kafka = {"bootstrap": bootstrap, "group_id": group_id(domain), "startup_mode": "group-offsets",
+             "auto_offset_reset": "latest"}
+    return _context_for(catalog, domain, kafka, topics or JobTopics.for_domain(domain), rule)
+
+
 def fill(template: str, context: Mapping[str, str], where: str) -> str:
     """Replace every ``{{ name }}`` in ``template``; an unknown name is a `RuleError` naming ``where``."""
 

@@ -1,0 +1,109 @@
+"""`rules list | show | validate`: the detection rule catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from include.patternalarm.cli.common import clear_errors, console, fail, settings
+from include.patternalarm.flink.gateway import GatewayError
+from include.patternalarm.rules import Catalog, RuleError, catalog_versions, load_catalog, parse_overrides, render_job
+from include.patternalarm.rules.catalog import RULES_DIR
+from include.patternalarm.rules.render import rule_context, rule_statements
+
+rules_app = typer.Typer(help="The detection rule catalog: list, show, validate against the SQL Gateway.",
+                        no_args_is_help=True)
+
+CatalogVersion = Annotated[int | None, typer.Option("--catalog-version", help="Catalog version (default: newest).")]
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="Override: <rule>.<param>=<value> "
+                                                   "(also job.<param>, <domain>.<param>); repeatable.")]
+RulesDir = Annotated[Path, typer.Option("--rules-dir", hidden=True, help="Where catalog-v<N>.yaml files live.")]
+
+
+def _load(version: int | None, params: list[str] | None, rules_dir: Path = RULES_DIR) -> Catalog:
+    return load_catalog(version, overrides=parse_overrides(params or []), rules_dir=rules_dir)
+
+
+@rules_app.command("list")
+@clear_errors(RuleError)
+def list_rules(catalog_version: CatalogVersion = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Every rule of the catalog: id, version, domain, severity, description."""
+    catalog = _load(catalog_version, None)
+    if as_json:
+        console.print_json(json.dumps({"catalog_version": catalog.version, "rules": [
+            {"id": r.id, "version": r.version, "domain": r.domain, "severity": r.severity,
+             "description": r.description, "params": r.values} for r in catalog.rules.values()]}))
+        return
+    table = Table(title=f"rule catalog v{catalog.version} ({catalog.path.name}; versions: "
+                        f"{', '.join(map(str, catalog_versions()))})")
+    for col in ("rule", "v", "domain", "severity", "description"):
+        table.add_column(col)
+    for r in catalog.rules.values():
+        table.add_row(r.id, str(r.version), r.domain, r.severity, r.description)
+    console.print(table)
+
+
+@rules_app.command("show")
+@clear_errors(RuleError)
+def show(rule_id: Annotated[str, typer.Argument(help="The rule id (see `rules list`).")],
+         catalog_version: CatalogVersion = None, param: Params = None,
+         sql: Annotated[bool, typer.Option("--sql", help="Also print the rendered SQL.")] = False) -> None:
+    """A rule's parameters (default, effective value, bounds) and optionally its rendered SQL."""
+    catalog = _load(catalog_version, param)
+    rule = catalog.rule(rule_id)
+    console.print(f"[bold]{rule.id}[/] v{rule.version} · {rule.domain} · severity {rule.severity}\n"
+                  f"{rule.description}\nSQL: include/flink/{rule.sql_file}", highlight=False)
+    table = Table()
+    for col in ("parameter", "type", "default", "value", "min", "max", "meaning"):
+        table.add_column(col)
+    for name, p in rule.params.items():
+        value = rule.values[name]
+        shown = f"[yellow]{value}[/]" if value != p.default else str(value)
+        table.add_row(name, p.type, str(p.default), shown, str(p.min), str(p.max), p.description)
+    console.print(table)
+    if sql:
+        views, insert = rule_statements(rule, rule_context(catalog, rule.domain, bootstrap=settings().bootstrap_servers,
+                                                           rule=rule))
+        console.print(";\n\n".join([*views, insert]) + ";", highlight=False, markup=False)
+
+
+@rules_app.command("validate")
+@clear_errors(RuleError, GatewayError)
+def validate(catalog_version: CatalogVersion = None, param: Params = None,
+             domain: Annotated[list[str] | None, typer.Option("--domain", "-d", help="Only this domain.")] = None,
+             rules_dir: RulesDir = RULES_DIR) -> None:
+    """Compile every rule's SQL against the running SQL Gateway; names each rule that fails."""
+    from include.patternalarm.rules.validate import RuleCheck, validate_catalog
+
+    catalog = _load(catalog_version, param, rules_dir)
+
+    def show_check(check: RuleCheck) -> None:
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark:>16} {check.domain:<9} {check.rule_id:<22} {check.seconds:5.1f}s", highlight=False)
+        if not check.ok:
+            console.print(f"         {check.error}", highlight=False, markup=False)
+
+    checks = validate_catalog(settings().sql_gateway, catalog, bootstrap=settings().bootstrap_servers,
+                              domains=domain, progress=show_check)
+    failed = [c.rule_id for c in checks if not c.ok]
+    if failed:
+        raise fail(f"catalog v{catalog.version}: {len(failed)} failing: {', '.join(failed)}")
+    console.print(f"[green]catalog v{catalog.version}: all {len(checks)} checks compile[/]")
+
+
+@rules_app.command("sql")
+@clear_errors(RuleError)
+def job_sql(domain: Annotated[str, typer.Argument(help="payments | gaming | iot")],
+            catalog_version: CatalogVersion = None, param: Params = None) -> None:
+    """The whole job script a deploy submits for a domain (SET, DDL, STATEMENT SET)."""
+    job = render_job(_load(catalog_version, param), domain, bootstrap=settings().bootstrap_servers)
+    console.print(job.script(), highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")
