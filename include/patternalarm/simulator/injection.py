@@ -60,7 +60,8 @@ def default_rule_params(catalog_version: int | None = None) -> dict[str, dict[st
         catalog = load_catalog(catalog_version)
     except RuleError as exc:
         raise PlanError(f"rule catalog: {exc}") from None
-    return {rule_id: dict(rule.values) for rule_id, rule in catalog.rules.items()}
+    # a rule sees its domain's parameters (e.g. sensor ranges) and its own
+    return {rule_id: {**catalog.domains[rule.domain].values, **rule.values} for rule_id, rule in catalog.rules.items()}
 
 
 class ScenarioPlanner:
