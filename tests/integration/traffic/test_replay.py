@@ -15,14 +15,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from include.patternalarm.events import check_event, parse_event_time
 from include.patternalarm.replay import ReplayConfig, run_replay
 from include.patternalarm.settings import Settings
 from include.patternalarm.topics import DLQ
-from tests.support import consume, unique, wait_until
+from tests.support import unique, wait_until
 
 BIN = "bin/patternalarm"
 T0 = 1_767_571_200_000
@@ -110,6 +110,28 @@ def _read_all(settings: Settings, topic: str, count: int) -> list[tuple[bytes, d
     return out
 
 
+def _end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": unique("test-replay")})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                for p in partitions]
+    finally:
+        consumer.close()
+
+
+def _read_from(settings: Settings, topic: str, start: list[TopicPartition], until: Callable[[list], bool],
+               timeout: float) -> None:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": unique("test-replay"),
+                         "enable.auto.commit": False})
+    consumer.assign(start)
+    try:
+        wait_until(lambda: until([m for m in consumer.consume(1000, timeout=0.5) if not m.error()]),
+                   timeout=timeout, interval=0.0, what=f"records on {topic}")
+    finally:
+        consumer.close()
+
+
 @pytest.fixture
 def csv_file(tmp_path: Path) -> tuple[Path, str, dict[int, dict]]:
     card = unique("rp")
@@ -125,6 +147,7 @@ def test_replayed_csv_yields_exactly_the_expected_events_and_dead_letters(stack_
             "--id-prefix", f"{card}-r", "--json", "--quiet"]
     for field, column in MAP.items():
         args += ["--map", f"{field}={column}"]
+    dlq_start = _end_offsets(stack_settings, DLQ)  # events.dlq is shared: read only what comes after
     out = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
@@ -139,9 +162,16 @@ def test_replayed_csv_yields_exactly_the_expected_events_and_dead_letters(stack_
         assert event == expected[row], row
         assert check_event(event, "payments") is None
 
-    dead = consume(stack_settings.bootstrap_servers, DLQ, timeout=60,
-                   until=lambda m: sum(1 for x in m if orjson.loads(x.value()).get("file") == path.name) >= len(BAD))
-    records = {r["row"]: r for r in (orjson.loads(m.value()) for m in dead) if r.get("file") == path.name}
+    records: dict[int, dict] = {}
+
+    def all_dead_letters(batch: list) -> bool:
+        for m in batch:
+            record = orjson.loads(m.value())
+            if record.get("file") == path.name:
+                records[record["row"]] = record
+        return len(records) >= len(BAD)
+
+    _read_from(stack_settings, DLQ, dlq_start, all_dead_letters, timeout=60)
     assert {row: r["reason"] for row, r in records.items()} == {row: reason for row, (_, reason) in BAD.items()}
     for row, record in records.items():
         assert record["source"] == "replay" and record["domain"] == "payments" and record["topic"] == topic
