@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -94,12 +95,13 @@ def publish(stack_settings: Settings) -> Callable[..., None]:
 
 
 @pytest.fixture
-def sinks(stack_settings: Settings) -> Iterator[Callable[..., SinkProcess]]:
-    """``sinks(topic=…, group=…)`` → a started sink process of the test's own; stopped afterwards."""
+def sinks(stack_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., SinkProcess]]:
+    """``sinks(topic=…, group=…)`` → a started sink process of the test's own (log in the test's tmp
+    dir); stopped afterwards, and its consumer group deleted."""
     started: list[SinkProcess] = []
 
     def make(**kwargs: Any) -> SinkProcess:
-        kwargs.setdefault("log_path", stack_settings.log_dir / f"{unique('sink-test')}.log")
+        kwargs.setdefault("log_path", tmp_path / f"{unique('sink')}.log")
         kwargs.setdefault("auto_resolve_every_s", 0)
         process = SinkProcess(stack_settings, **kwargs).start()
         started.append(process)
@@ -108,3 +110,8 @@ def sinks(stack_settings: Settings) -> Iterator[Callable[..., SinkProcess]]:
     yield make
     for process in started:
         process.stop()
+    groups = sorted({process.group for process in started})
+    if groups:
+        admin = AdminClient({"bootstrap.servers": stack_settings.bootstrap_servers})
+        for future in admin.delete_consumer_groups(groups, request_timeout=30).values():
+            future.result(timeout=30)

@@ -8,6 +8,7 @@ import json
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -198,9 +199,9 @@ def test_the_stack_runs_the_shared_sink_on_the_alerts_topic(stack_settings: Sett
     assert report["kafka_lag"]["topic"] == ALERTS
 
 
-def test_sink_process_helper_reports_a_dying_sink(stack_settings: Settings) -> None:
+def test_sink_process_helper_reports_a_dying_sink(stack_settings: Settings, tmp_path: Path) -> None:
     process = SinkProcess(stack_settings, topic="no.such.topic.either", group=unique("g"),
-                          log_path=stack_settings.log_dir / f"{unique('sink-test')}.log").start()
+                          log_path=tmp_path / "sink.log").start()
     try:
         with pytest.raises(RuntimeError, match="exited with 2"):
             process.wait_consuming(timeout=60)
