@@ -82,9 +82,9 @@ def _sql(suite: str, name: str, description: str, template: str, **parts: Any) -
 def _key(suite: str, column: str) -> list[Check]:
     return [
         _check(suite, f"{column}_present", gx.expectations.ExpectColumnValuesToNotBeNull,
-               f"every row has a {column}", column=column),
+               f"{column} is present in every row", column=column),
         _check(suite, f"{column}_unique", gx.expectations.ExpectColumnValuesToBeUnique,
-               f"no two rows share a {column}", column=column),
+               f"no two rows share one {column}", column=column),
     ]
 
 
@@ -190,7 +190,7 @@ def incidents_suite(t: Tables, th: Thresholds, traffic: Traffic) -> tuple[list[C
              "(SELECT domain, rule_id, entity FROM {{batch}}) GROUP BY o.domain, o.rule_id, o.entity "
              "HAVING count(*) > 1", incidents=t.incidents),
         _sql(s, "status_matches_timeline",
-             "the status is the one the incident's last status change in its timeline set",
+             "status equals the to_status of the incident's last status change in its timeline",
              "SELECT i.incident_id, i.status, x.to_status AS timeline_status, x.event_id AS last_change "
              "FROM (SELECT * FROM {{batch}}) i, LATERAL (SELECT (array_agg(e.to_status ORDER BY e.event_id DESC))[1] "
              "AS to_status, max(e.event_id) AS event_id FROM {incident_events} e "

@@ -8,11 +8,14 @@ task logs and a platform incident carries; ``store_run`` writes ``dq_runs`` + ``
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "skipped")
+#: a traceback's exception line: ``package.module.ErrorName: message``, not indented
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: \S")
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,10 @@ def _exception_message(info: dict[str, Any]) -> str | None:
     for entry in entries:
         if entry.get("raised_exception") or entry.get("exception_traceback"):
             text = (entry.get("exception_message") or "").strip()
-            if not text:  # metric errors carry only the traceback: its last line names the error
-                lines = [ln for ln in (entry.get("exception_traceback") or "").strip().splitlines() if ln.strip()]
-                errors = [ln for ln in lines if "Error" in ln.split(":")[0]]
-                text = (errors[0] if errors else lines[-1] if lines else "exception").strip()
+            if not text:  # metric errors carry only the traceback: its first exception line is the cause
+                lines = (entry.get("exception_traceback") or "").splitlines()
+                errors = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
+                text = (errors[0] if errors else next((ln for ln in reversed(lines) if ln.strip()), "exception"))
             return text.splitlines()[0][:500]
     return None
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import Connection, sql
+from psycopg.rows import tuple_row
 
 from include.gx.parameters import TABLES
 from include.patternalarm.settings import DB_ROLES
@@ -38,7 +39,7 @@ def create_sandbox(conn: Connection[Any], *, source: str = "public", reader: str
             conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
                 sql.Identifier(schema, table), sql.Identifier(source, table)))
         # foreign keys among the copied tables, re-pointed at the copies
-        rows = conn.execute(
+        rows = conn.cursor(row_factory=tuple_row).execute(
             "SELECT c.conname, t.relname AS tab, r.relname AS ref, "
             "       array(SELECT a.attname FROM unnest(c.conkey) k JOIN pg_attribute a "
             "             ON a.attrelid = c.conrelid AND a.attnum = k) AS cols, "
@@ -63,9 +64,9 @@ def create_sandbox(conn: Connection[Any], *, source: str = "public", reader: str
 
 def insertable_columns(conn: Connection[Any], schema: str, table: str) -> list[str]:
     """Columns that take values (generated columns do not)."""
-    rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                        "AND table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
-                        (schema, table)).fetchall()
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "AND is_generated = 'NEVER' ORDER BY ordinal_position", (schema, table)).fetchall()
     return [r[0] for r in rows]
 
 
@@ -86,7 +87,7 @@ def drop_sandbox(conn: Connection[Any], schema: str) -> None:
 
 def drop_stale_sandboxes(conn: Connection[Any], older_than: timedelta = timedelta(hours=6)) -> list[str]:
     """Drop sandboxes that crashed runs left behind (created more than ``older_than`` ago)."""
-    rows = conn.execute(
+    rows = conn.cursor(row_factory=tuple_row).execute(
         "SELECT n.nspname, obj_description(n.oid, 'pg_namespace') FROM pg_namespace n WHERE n.nspname LIKE %s",
         (PREFIX.replace("_", r"\_") + "%",)).fetchall()
     cutoff = datetime.now(UTC) - older_than
