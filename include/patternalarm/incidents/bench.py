@@ -80,7 +80,7 @@ def run_bench(settings: Settings, *, burst: int = 20_000, rate: float = 100.0, d
         raise ValueError("rate must be in (0, 5000] alerts/s and duration in [0, 600] s")
     if entities < 1:
         raise ValueError("entities must be at least 1")
-    run = uuid.uuid4().hex[:8]
+    run = uuid.uuid4().hex[:8]  # the sink's log is kept (in the log dir) when the run fails or with keep
     topic, group = f"bench.sink.{run}", f"patternalarm-sink-bench-{run}"
     burst_rule, steady_rule = f"bench-burst-{run}", f"bench-steady-{run}"
     reporting = settings.db_conninfo("reporting")
@@ -94,6 +94,7 @@ def run_bench(settings: Settings, *, burst: int = 20_000, rate: float = 100.0, d
                          "enable.idempotence": True})
     sink = SinkProcess(settings, topic=topic, group=group, batch_size=batch_size, auto_resolve_every_s=0,
                        log_path=settings.log_dir / f"sink-bench-{run}.log")
+    succeeded = False
     try:
         now = datetime.now(UTC)
         if burst:
@@ -132,8 +133,11 @@ def run_bench(settings: Settings, *, burst: int = 20_000, rate: float = 100.0, d
                                 "load_after": _load()}
             progress(f"steady: added latency (Kafka append → row stored) p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
                      f"p99 {p99:.1f} ms, max {worst:.1f} ms; load {_load()}")
+        succeeded = True
     finally:
         sink.stop()
+        if succeeded and not keep:
+            sink.log_path.unlink(missing_ok=True)
         for future in admin.delete_topics([topic]).values():
             try:
                 future.result(30)

@@ -476,10 +476,9 @@ class IncidentSink:
         delta = {k: counts[k] - self._logged_counts.get(k, 0) for k in ("consumed", "stored", "duplicates",
                                                                        "dead_lettered")}
         if any(delta.values()):
-            lag = self.metrics.snapshot()["lag"]["total"]
-            log.info("last 10s: %(consumed)d read, %(stored)d stored, %(duplicates)d duplicates, "
-                     "%(dead_lettered)d dead-lettered", delta)
-            log.info("lag %s", lag)
+            log.info("last 10s: %d read, %d stored, %d duplicates, %d dead-lettered; lag %s", delta["consumed"],
+                     delta["stored"], delta["duplicates"], delta["dead_lettered"],
+                     self.metrics.snapshot()["lag"]["total"])
         self._logged_counts = counts
 
     # --- waiting without losing the position ------------------------------------------------------
