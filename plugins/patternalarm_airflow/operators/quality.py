@@ -166,7 +166,7 @@ class DataQualityGateOperator(BaseOperator):
         return self._hook
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         summary = dict(self.summary or {})
         if "success" not in summary:
