@@ -36,6 +36,8 @@ def clear_errors(*errors: type[Exception]) -> Callable[[Callable[P, R]], Callabl
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return func(*args, **kwargs)
+            except typer.Exit:  # typer.Exit subclasses RuntimeError: let intended exits through unchanged
+                raise
             except caught as exc:
                 raise fail(str(exc)) from None
 
