@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 
@@ -15,11 +15,13 @@ class PartitionLag:
     partition: int
     committed: int | None  # None: the group has not committed on this partition yet
     end: int
+    start: int = 0  # earliest offset still in the log (retention moves it)
 
     @property
     def lag(self) -> int:
-        # a partition the group never committed counts as fully behind only if it has data
-        return self.end - (self.committed if self.committed is not None and self.committed >= 0 else 0)
+        # a partition the group never committed is behind by everything still in it
+        base = self.committed if self.committed is not None else self.start
+        return max(0, self.end - base)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class LagReport:
             "total_lag": self.total,
             "end_offsets": self.end_offsets,
             "partitions": [
-                {"topic": p.topic, "partition": p.partition, "committed": p.committed, "end": p.end, "lag": p.lag}
+                {"topic": p.topic, "partition": p.partition, "committed": p.committed, "start": p.start,
+                 "end": p.end, "lag": p.lag}
                 for p in self.partitions
             ],
         }
@@ -56,22 +59,30 @@ def admin_client(config: dict[str, Any]) -> AdminClient:
 
 
 def consumer_lag(admin: AdminClient, group: str, topics: list[str], timeout: float = 10.0) -> LagReport:
-    """Lag of ``group`` on every partition of ``topics`` (committed offset vs latest offset)."""
-    metadata = admin.list_topics(timeout=timeout)
-    partitions = []
-    for topic in topics:
-        if topic not in metadata.topics:
-            raise ValueError(f"topic {topic!r} does not exist on this cluster")
-        partitions += [TopicPartition(topic, p) for p in sorted(metadata.topics[topic].partitions)]
-    request = [ConsumerGroupTopicPartitions(group, partitions)]
-    committed_result = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group].result(timeout)
-    committed = {(tp.topic, tp.partition): tp.offset for tp in committed_result.topic_partitions}
-    ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=timeout)
+    """Lag of ``group`` on every partition of ``topics`` (committed offset vs latest offset).
+
+    Raises ``RuntimeError`` naming the group and topic when Kafka cannot answer.
+    """
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+        partitions = []
+        for topic in topics:
+            info = metadata.topics.get(topic)
+            if info is None or info.error is not None:
+                raise RuntimeError(f"topic {topic!r} does not exist on this cluster")
+            partitions += [TopicPartition(topic, p) for p in sorted(info.partitions)]
+        request = [ConsumerGroupTopicPartitions(group, partitions)]
+        done = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group].result(timeout)
+        committed = {(tp.topic, tp.partition): tp.offset for tp in done.topic_partitions}
+        ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=timeout)
+        starts = admin.list_offsets({tp: OffsetSpec.earliest() for tp in partitions}, request_timeout=timeout)
+        end_of = {(tp.topic, tp.partition): f.result(timeout).offset for tp, f in ends.items()}
+        start_of = {(tp.topic, tp.partition): f.result(timeout).offset for tp, f in starts.items()}
+    except KafkaException as exc:
+        raise RuntimeError(f"cannot read the lag of group {group!r} on {', '.join(topics)}: {exc}") from None
     result = []
-    for tp, future in ends.items():
-        info = future.result(timeout)
-        offset = committed.get((tp.topic, tp.partition))
-        result.append(PartitionLag(tp.topic, tp.partition, offset if offset is not None and offset >= 0 else None,
-                                   info.offset))
-    result.sort(key=lambda p: (p.topic, p.partition))
+    for key in sorted(end_of):
+        offset = committed.get(key)
+        result.append(PartitionLag(key[0], key[1], offset if offset is not None and offset >= 0 else None,
+                                   end_of[key], start_of[key]))
     return LagReport(group, result)
