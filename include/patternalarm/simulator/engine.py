@@ -104,6 +104,7 @@ class WorkerReport:
     elapsed_s: float = 0.0
     bg_first_s: float | None = None  # when the first / last background event was handed to the producer
     bg_last_s: float | None = None  # (seconds since the worker's loop started)
+    rate_error_max_10s: float | None = None  # paced runs: worst deviation from the schedule over 10 s windows
     error: str | None = None
 
 
@@ -204,6 +205,7 @@ class Worker:
         next_tick = start + TICK_S
         k = 0  # background events sent by this worker
         bg_done = False
+        history: list[tuple[float, int]] = []  # (elapsed, background sent) at each tick, for rate accuracy
 
         def plan_rounds(horizon: float) -> None:
             nonlocal next_round, tie
@@ -254,6 +256,8 @@ class Worker:
                 poll(0)
                 self._publish()
                 next_tick = now + TICK_S
+                if paced and not bg_done and len(history) < 200_000:
+                    history.append((now_s, k))
             # --- how far may the background go -------------------------------------------------
             if bg_done:
                 target = k
@@ -340,6 +344,8 @@ class Worker:
                 wait = min(nxt - (time.monotonic() - start), next_tick - time.monotonic(), 0.05)
                 if wait > 0.0005:
                     time.sleep(wait)
+        if paced and worker_rate is not None:
+            self.report.rate_error_max_10s = window_error(history, schedule, worker_rate, 10.0)
         # --- stopped: what was planned but not fully sent ------------------------------------------
         partial: dict[int, Planned] = {}
         for _, _, _, p in heap:
@@ -348,6 +354,25 @@ class Worker:
         for p in partial.values():
             self.report.scenarios_truncated += 1
             self._truth.append(truth_row_for_planned(p))
+
+
+def window_error(history: list[tuple[float, int]], schedule: RateSchedule, rate: float,
+                 window_s: float) -> float | None:
+    """Worst relative difference between events sent and events due, over ``window_s`` windows."""
+    worst: float | None = None
+    i = 0
+    for j in range(len(history)):
+        while history[j][0] - history[i][0] > window_s:
+            i += 1
+        t0, n0 = history[i]
+        t1, n1 = history[j]
+        if t1 - t0 < window_s * 0.97:
+            continue
+        due = (schedule.integral(t1) - schedule.integral(t0)) * rate
+        if due > 0:
+            err = abs((n1 - n0) - due) / due
+            worst = err if worst is None else max(worst, err)
+    return worst
 
 
 def run_worker(config: SimulationConfig, worker: int, lanes: Sequence[int], producer_factory: Callable[..., Any],

@@ -214,7 +214,6 @@ def run_simulation(
         planned_events = config.events
     elif config.duration_s is not None and config.rate is not None:
         planned_events = int(schedule.integral(config.duration_s) * config.rate + 0.999999)
-    history: list[tuple[float, int]] = []  # (elapsed, background sent) for rate windows
 
     def totals() -> list[int]:
         out = [0] * N_COUNTERS
@@ -256,7 +255,6 @@ def run_simulation(
                 t = totals()
                 elapsed = now - start
                 bg = t[SENT_BG]
-                history.append((elapsed, bg))
                 sent = t[SENT_BG] + t[SENT_SC]
                 dt = elapsed - prev[0]
                 rate_now = (sent - prev[1]) / dt if dt > 0 else 0.0
@@ -326,7 +324,8 @@ def run_simulation(
         due_window = schedule.inverse((bg - 1) / config.rate)
         target_rate = (bg - 1) / due_window if due_window > 0 else config.rate
         rate_accuracy = background_rate / target_rate if target_rate and background_rate else None
-        err10 = _window_error(history, schedule, config.rate, 10.0)
+        errs = [r.rate_error_max_10s for r in reports if r.rate_error_max_10s is not None]
+        err10 = max(errs) if errs else None
 
     per_domain: dict[str, int] = {}
     bad_by_variant: dict[str, int] = {}
@@ -374,22 +373,3 @@ def _thread_main(config: SimulationConfig, worker: int, lanes: list[int], factor
     except Exception as exc:  # noqa: BLE001 - reported to the caller through the summary
         sink.put(("report", WorkerReport(worker=worker, error=f"{type(exc).__name__}: {exc}")))
 
-
-def _window_error(history: list[tuple[float, int]], schedule: RateSchedule, rate: float,
-                  window_s: float) -> float | None:
-    """Worst relative difference between events sent and events due, over ``window_s`` windows."""
-    if len(history) < 2:
-        return None
-    worst = 0.0
-    i = 0
-    for j in range(len(history)):
-        while history[j][0] - history[i][0] > window_s:
-            i += 1
-        t0, n0 = history[i]
-        t1, n1 = history[j]
-        if t1 - t0 < window_s * 0.95:
-            continue
-        due = (schedule.integral(t1) - schedule.integral(t0)) * rate
-        if due > 0:
-            worst = max(worst, abs((n1 - n0) - due) / due)
-    return worst

@@ -143,3 +143,15 @@ def test_config_rejects_what_it_cannot_run() -> None:
                 {"rate": None, "spikes": (Spike(2, 1, 1),)}, {"bad_mix": {"nope": 1.0}, "bad_ratio": 0.1}):
         with pytest.raises(ConfigError):
             SimulationConfig(**{"seed": 1, **bad}).validated()
+
+
+def test_window_error_measures_deviation_from_the_schedule() -> None:
+    from include.patternalarm.simulator.config import RateSchedule
+    from include.patternalarm.simulator.engine import window_error
+
+    schedule = RateSchedule((Spike(2.0, 20.0, 10.0),))
+    exact = [(t / 10, round(schedule.integral(t / 10) * 100)) for t in range(0, 400)]
+    assert window_error(exact, schedule, 100.0, 10.0) < 0.002
+    stalled = [(t, n if t < 15 else exact[150][1]) for t, n in exact]  # nothing sent after 15 s
+    assert window_error(stalled, schedule, 100.0, 10.0) == pytest.approx(1.0)
+    assert window_error(exact[:5], schedule, 100.0, 10.0) is None
