@@ -28,6 +28,10 @@ def _in(column: str, values: tuple[str, ...]) -> sql.Composable:
     return sql.SQL("{} IN ({})").format(sql.SQL(column), sql.SQL(", ").join(map(sql.Literal, values)))
 
 
+def _like(column: str, pattern: str) -> sql.Composable:
+    return sql.SQL("{} LIKE {}").format(sql.SQL(column), sql.Literal(pattern))
+
+
 def _window(column: str, scope: Scope) -> list[sql.Composable]:
     where: list[sql.Composable] = []
     if scope.since is not None:
@@ -60,6 +64,8 @@ def alerts(scope: Scope) -> str:
     conditions = _window("a.persisted_at", scope)
     if scope.rule_ids:
         conditions.append(_in("a.rule_id", scope.rule_ids))
+    if scope.entity_like:
+        conditions.append(_like("a.entity", scope.entity_like))
     latency: sql.Composable = sql.SQL("EXTRACT(EPOCH FROM a.persisted_at - c.completing_event_time)")
     if scope.since is not None:
         latency = sql.SQL("CASE WHEN c.completing_event_time >= {} THEN {} END").format(
@@ -76,6 +82,8 @@ def incidents(scope: Scope) -> str:
     conditions: list[sql.Composable] = []
     if scope.rule_ids:
         conditions.append(_in("i.rule_id", scope.rule_ids))
+    if scope.entity_like:
+        conditions.append(_like("i.entity", scope.entity_like))
     window = _window("e.happened_at", scope)
     if window:
         conditions.append(sql.SQL("EXISTS (SELECT 1 FROM {} e WHERE e.incident_id = i.incident_id AND {})").format(
@@ -87,9 +95,14 @@ def incident_events(scope: Scope) -> str:
     """Timeline events that happened in the window."""
     t = scope.tables
     conditions = _window("e.happened_at", scope)
+    narrow = []
     if scope.rule_ids:
+        narrow.append(_in("rule_id", scope.rule_ids))
+    if scope.entity_like:
+        narrow.append(_like("entity", scope.entity_like))
+    if narrow:
         conditions.append(sql.SQL("e.incident_id IN (SELECT incident_id FROM {} WHERE {})").format(
-            t.incidents, _in("rule_id", scope.rule_ids)))
+            t.incidents, _where(narrow)))
     return render("SELECT e.* FROM {incident_events} e WHERE {where}", incident_events=t.incident_events,
                   where=_where(conditions))
 

@@ -137,8 +137,8 @@ class Scope:
 
     The window selects alerts by ``persisted_at``, incident events by ``happened_at``, scaling
     events by ``decided_at``, and incidents that have a timeline event in it. ``None`` bounds mean
-    "from the beginning" / "until now". ``rule_ids`` and ``scaling_job_ids`` narrow the slice to
-    rows a test (or an investigation) made, so other writers' rows never disturb the result.
+    "from the beginning" / "until now". ``rule_ids``, ``entity_like`` and ``scaling_job_ids`` narrow
+    the slice to rows a test (or an investigation) made, so other writers' rows never disturb it.
     """
 
     schema: str = "public"
@@ -146,8 +146,13 @@ class Scope:
     until: datetime | None = None
     rule_ids: tuple[str, ...] = ()
     scaling_job_ids: tuple[str, ...] = ()
+    #: only alerts / incidents whose entity matches this SQL LIKE pattern (a simulator run: ``%-<tag>-%``)
+    entity_like: str | None = None
 
     def __post_init__(self) -> None:
+        like = self.entity_like
+        if like is not None and not (isinstance(like, str) and 0 < len(like) <= 500):
+            raise ParameterError(f"entity_like must be a LIKE pattern of 1 to 500 characters, not {self.entity_like!r}")
         if not isinstance(self.schema, str) or not re.fullmatch(SCHEMA_PATTERN, self.schema):
             raise ParameterError(f"schema must be a lower-case SQL identifier ({SCHEMA_PATTERN}), not {self.schema!r}")
         for name in ("since", "until"):
@@ -182,4 +187,5 @@ class Scope:
             "until": self.until.isoformat() if self.until else None,
             "rule_ids": list(self.rule_ids),
             "scaling_job_ids": list(self.scaling_job_ids),
+            "entity_like": self.entity_like,
         }
