@@ -59,6 +59,8 @@ def score(
             if source == "db":
                 raise
             alerts, used = load_alerts_kafka(s, tags, since, until), "kafka"
+        if source == "auto" and not alerts:  # the incident sink did not store them (not running?)
+            alerts, used = load_alerts_kafka(s, tags, since, until), "kafka"
     else:
         alerts = load_alerts_kafka(s, tags, since, until)
     catalog = load_catalog()
