@@ -100,7 +100,8 @@ def _seconds(value: float) -> sql.Composable:
 def _freshness(suite: str, column: str, traffic: Traffic, max_age_min: float,
                what: str) -> tuple[list[Check], list[Skipped]]:
     name = "fresh"
-    description = f"while events flow, the newest {what} is at most {max_age_min:g} min old"
+    description = (f"while events flow, the newest {what} is at most {max_age_min:g} min old" if max_age_min > 0
+                   else f"while events flow, the newest {what} is recent (off: max age 0)")
     after: datetime | None = traffic.fresh_after(timedelta(minutes=max_age_min))
     if after is None:
         if max_age_min <= 0:
@@ -133,11 +134,16 @@ def alerts_suite(t: Tables, th: Thresholds, traffic: Traffic) -> tuple[list[Chec
              "WHERE persisted_at < completing_event_time - {skew}", skew=_seconds(th.clock_skew_s)),
         _sql(s, "belongs_to_incident",
              "every alert belongs to an existing incident unless an existing silence matched it",
+             # three anti-joins (NOT EXISTS at the top of a WHERE), not a per-row CASE: hash joins on big slices
              "SELECT a.alert_id, a.rule_id, a.entity, a.incident_id, a.silence_id FROM (SELECT * FROM {{batch}}) a "
-             "WHERE CASE WHEN a.incident_id IS NOT NULL "
-             "THEN NOT EXISTS (SELECT 1 FROM {incidents} i WHERE i.incident_id = a.incident_id) "
-             "ELSE a.silence_id IS NULL OR NOT EXISTS (SELECT 1 FROM {silences} x WHERE x.silence_id = a.silence_id) "
-             "END", incidents=t.incidents, silences=t.silences),
+             "WHERE a.incident_id IS NULL AND a.silence_id IS NULL "
+             "UNION ALL SELECT a.alert_id, a.rule_id, a.entity, a.incident_id, a.silence_id "
+             "FROM (SELECT * FROM {{batch}}) a WHERE a.incident_id IS NOT NULL "
+             "AND NOT EXISTS (SELECT 1 FROM {incidents} i WHERE i.incident_id = a.incident_id) "
+             "UNION ALL SELECT a.alert_id, a.rule_id, a.entity, a.incident_id, a.silence_id "
+             "FROM (SELECT * FROM {{batch}}) a WHERE a.incident_id IS NULL AND a.silence_id IS NOT NULL "
+             "AND NOT EXISTS (SELECT 1 FROM {silences} x WHERE x.silence_id = a.silence_id)",
+             incidents=t.incidents, silences=t.silences),
         _sql(s, "grouped_by_rule_and_entity",
              "an alert's incident has the alert's domain, rule and entity",
              "SELECT a.alert_id, a.incident_id, a.domain, a.rule_id, a.entity, i.domain AS incident_domain, "
@@ -169,19 +175,26 @@ def incidents_suite(t: Tables, th: Thresholds, traffic: Traffic) -> tuple[list[C
                "first_seen <= last_seen", column_A="last_seen", column_B="first_seen", or_equal=True),
         _sql(s, "count_matches_alerts",
              "alert_count equals the incident's alerts and its alert_attached timeline events",
-             "SELECT i.incident_id, i.alert_count, n.linked_alerts, n.attached_events "
-             "FROM (SELECT * FROM {{batch}}) i, LATERAL (SELECT "
-             "(SELECT count(*) FROM {alerts} a WHERE a.incident_id = i.incident_id) AS linked_alerts, "
-             "(SELECT count(*) FROM {incident_events} e WHERE e.incident_id = i.incident_id "
-             "AND e.kind = 'alert_attached') AS attached_events) n "
-             "WHERE i.alert_count <> n.linked_alerts OR i.alert_count <> n.attached_events",
+             # one grouped pass over the slice's alerts and events (not two lookups per incident)
+             "SELECT incident_id, max(alert_count) AS alert_count, sum(linked) AS linked_alerts, "
+             "sum(attached) AS attached_events FROM ("
+             "SELECT b.incident_id, b.alert_count, 0 AS linked, 0 AS attached FROM (SELECT * FROM {{batch}}) b "
+             "UNION ALL SELECT a.incident_id, NULL, 1, 0 FROM {alerts} a "
+             "WHERE a.incident_id IN (SELECT incident_id FROM {{batch}}) "
+             "UNION ALL SELECT e.incident_id, NULL, 0, 1 FROM {incident_events} e WHERE e.kind = 'alert_attached' "
+             "AND e.incident_id IN (SELECT incident_id FROM {{batch}})) x GROUP BY incident_id "
+             "HAVING max(alert_count) IS NOT NULL "
+             "AND (max(alert_count) <> sum(linked) OR max(alert_count) <> sum(attached))",
              alerts=t.alerts, incident_events=t.incident_events),
         _sql(s, "span_covers_alerts",
              "first_seen/last_seen cover the first and last event times of the incident's alerts",
              "SELECT i.incident_id, i.first_seen, i.last_seen, x.first_event_time, x.last_event_time "
-             "FROM (SELECT * FROM {{batch}}) i, LATERAL (SELECT min(a.first_event_time) AS first_event_time, "
-             "max(a.last_event_time) AS last_event_time FROM {alerts} a WHERE a.incident_id = i.incident_id) x "
-             "WHERE i.first_seen > x.first_event_time OR i.last_seen < x.last_event_time", alerts=t.alerts),
+             "FROM (SELECT * FROM {{batch}}) i, (SELECT a.incident_id, min(a.first_event_time) AS first_event_time, "
+             "max(a.last_event_time) AS last_event_time FROM {alerts} a "
+             "WHERE a.incident_id IN (SELECT incident_id FROM {{batch}}) GROUP BY a.incident_id) x "
+             "WHERE x.incident_id = i.incident_id "
+             "AND (i.first_seen > x.first_event_time OR i.last_seen < x.last_event_time)",
+             alerts=t.alerts),
         _sql(s, "one_active_per_rule_and_entity",
              "at most one unresolved incident per domain, rule and entity",
              "SELECT o.domain, o.rule_id, o.entity, count(*) AS active_incidents, "
@@ -192,10 +205,13 @@ def incidents_suite(t: Tables, th: Thresholds, traffic: Traffic) -> tuple[list[C
         _sql(s, "status_matches_timeline",
              "status equals the to_status of the incident's last status change in its timeline",
              "SELECT i.incident_id, i.status, x.to_status AS timeline_status, x.event_id AS last_change "
-             "FROM (SELECT * FROM {{batch}}) i, LATERAL (SELECT (array_agg(e.to_status ORDER BY e.event_id DESC))[1] "
-             "AS to_status, max(e.event_id) AS event_id FROM {incident_events} e "
-             "WHERE e.incident_id = i.incident_id AND e.to_status IS NOT NULL) x "
-             "WHERE x.to_status IS DISTINCT FROM i.status", incident_events=t.incident_events),
+             "FROM (SELECT * FROM {{batch}}) i, (SELECT DISTINCT ON (e.incident_id) e.incident_id, e.to_status, "
+             "e.event_id FROM {incident_events} e WHERE e.to_status IS NOT NULL "
+             "AND e.incident_id IN (SELECT incident_id FROM {{batch}}) ORDER BY e.incident_id, e.event_id DESC) x "
+             "WHERE x.incident_id = i.incident_id AND x.to_status <> i.status "
+             "UNION ALL SELECT i.incident_id, i.status, NULL, NULL FROM (SELECT * FROM {{batch}}) i "
+             "WHERE NOT EXISTS (SELECT 1 FROM {incident_events} e WHERE e.incident_id = i.incident_id "
+             "AND e.to_status IS NOT NULL)", incident_events=t.incident_events),
     ]
     return checks, []
 
@@ -217,16 +233,20 @@ def incident_events_suite(t: Tables, th: Thresholds, traffic: Traffic) -> tuple[
         _sql(s, "after_opening",
              "no event happens before its incident was opened, or in the future",
              "SELECT e.event_id, e.incident_id, e.kind, e.happened_at, o.opened_at "
-             "FROM (SELECT * FROM {{batch}}) e, LATERAL (SELECT min(x.happened_at) AS opened_at "
-             "FROM {incident_events} x WHERE x.incident_id = e.incident_id AND x.kind = 'opened') o "
-             "WHERE e.happened_at < o.opened_at OR e.happened_at > now() + {skew}",
+             "FROM (SELECT * FROM {{batch}}) e, (SELECT x.incident_id, min(x.happened_at) AS opened_at "
+             "FROM {incident_events} x WHERE x.kind = 'opened' "
+             "AND x.incident_id IN (SELECT incident_id FROM {{batch}}) GROUP BY x.incident_id) o "
+             "WHERE o.incident_id = e.incident_id AND e.happened_at < o.opened_at "
+             "UNION ALL SELECT e.event_id, e.incident_id, e.kind, e.happened_at, NULL FROM (SELECT * FROM {{batch}}) e "
+             "WHERE e.happened_at > now() + {skew}",
              incident_events=t.incident_events, skew=_seconds(th.clock_skew_s)),
         _sql(s, "attached_alert_matches",
              "an alert_attached event names an alert of the same incident",
-             "SELECT e.event_id, e.incident_id, e.alert_id, x.alert_incident_id "
-             "FROM (SELECT * FROM {{batch}}) e, LATERAL (SELECT (SELECT a.incident_id FROM {alerts} a "
-             "WHERE a.alert_id = e.alert_id) AS alert_incident_id) x "
-             "WHERE e.kind = 'alert_attached' AND x.alert_incident_id IS DISTINCT FROM e.incident_id",
+             "SELECT e.event_id, e.incident_id, e.alert_id, a.incident_id AS alert_incident_id "
+             "FROM (SELECT * FROM {{batch}}) e, {alerts} a WHERE e.kind = 'alert_attached' "
+             "AND a.alert_id = e.alert_id AND a.incident_id IS DISTINCT FROM e.incident_id "
+             "UNION ALL SELECT e.event_id, e.incident_id, e.alert_id, NULL FROM (SELECT * FROM {{batch}}) e "
+             "WHERE e.kind = 'alert_attached' AND NOT EXISTS (SELECT 1 FROM {alerts} a WHERE a.alert_id = e.alert_id)",
              alerts=t.alerts),
     ]
     return checks, []

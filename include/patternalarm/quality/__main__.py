@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lookback-hours", type=float, default=2.0, help="validate the rows of the last N hours")
     parser.add_argument("--full-scan", action="store_true", help="validate every row")
     parser.add_argument("--rule", action="append", default=[], help="only this rule's alerts/incidents (repeatable)")
+    parser.add_argument("--entity-like", help="only alerts/incidents whose entity matches this LIKE pattern")
     for name in defaults.__dataclass_fields__:
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(defaults, name)),
                             default=getattr(defaults, name))
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         thresholds = Thresholds(**{name: getattr(args, name) for name in defaults.__dataclass_fields__})
         since = None if args.full_scan else now - timedelta(hours=args.lookback_hours)
-        scope = Scope(schema=args.schema, since=since, until=now, rule_ids=tuple(args.rule))
+        scope = Scope(schema=args.schema, since=since, until=now, rule_ids=tuple(args.rule),
+                      entity_like=args.entity_like)
     except ParameterError as exc:
         parser.error(str(exc))
     window = timedelta(minutes=args.traffic_window_min)
