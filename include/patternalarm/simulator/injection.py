@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from include.patternalarm.scenarios.base import ScenarioContext, ScenarioFactory, ScenarioInstance
-from include.patternalarm.simulator.config import LANES, SimulationConfig
+from include.patternalarm.simulator.config import LANES, ConfigError, SimulationConfig
 
 #: An upper bound on instances per round (keeps instance numbers unique: round * this + i).
 MAX_PER_ROUND = 10_000
@@ -74,8 +74,8 @@ class ScenarioPlanner:
         if wanted is not None:
             unknown = wanted - set(factories)
             if unknown:
-                raise PlanError(f"no scenario factory for rule(s) {sorted(unknown)}; "
-                                f"registered: {', '.join(sorted(factories)) or '(none)'}")
+                raise ConfigError(f"no scenario factory for rule(s) {sorted(unknown)}; "
+                                  f"registered: {', '.join(sorted(factories)) or '(none)'}")
         self.factories = {r: f for r, f in sorted(factories.items()) if wanted is None or r in wanted}
         self.params = {**(params or {}), **{k: dict(v) for k, v in config.rule_params.items()}}
         self.planned_end = config.planned_end_s()

@@ -143,6 +143,7 @@ def test_cli_json_summary_and_parameter_errors(stack_settings: Settings, event_t
         (["--duration", "soon"], "cannot read duration"),
         (["--topic", "payments"], "DOMAIN=TOPIC"),
         (["--bad-ratio", "0.9"], "less than or equal to 0.5"),
+        (["--rules", "card_testing,nope"], "no scenario factory for rule(s) ['nope']"),
     ]:
         bad = subprocess.run([BIN, "simulate", "--events", "10", "--no-ground-truth", *args],
                              capture_output=True, text=True, timeout=60)

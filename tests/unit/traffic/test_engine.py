@@ -10,8 +10,8 @@ import pytest
 
 from include.patternalarm.events import check_event, decode_event, parse_event_time
 from include.patternalarm.simulator import SimulationConfig, Spike
-from include.patternalarm.simulator.config import VIRTUAL_START
-from include.patternalarm.simulator.injection import PlanError, ScenarioPlanner
+from include.patternalarm.simulator.config import VIRTUAL_START, ConfigError
+from include.patternalarm.simulator.injection import ScenarioPlanner
 from include.patternalarm.topics import EVENTS
 from tests.unit.traffic.scenario_fixtures import FACTORIES
 from tests.unit.traffic.support import run_inline
@@ -106,7 +106,7 @@ def test_scenarios_that_would_not_finish_before_the_end_are_skipped() -> None:
 
 
 def test_unknown_rule_filter_is_a_clear_error() -> None:
-    with pytest.raises(PlanError, match="no scenario factory for rule"):
+    with pytest.raises(ConfigError, match="no scenario factory for rule"):
         ScenarioPlanner(_config(rules=("nope",)).validated(), FACTORIES)
 
 
