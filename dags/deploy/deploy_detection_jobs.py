@@ -65,19 +65,22 @@ def _requested_by() -> str:
 def deploy_detection_jobs():
     @task(retries=0)
     def validate_rules(params: dict | None = None) -> list[str]:
-        """Render every chosen domain's job from the catalog and compile it against the SQL Gateway."""
-        from include.patternalarm.rules.validate import validate_domain
+        """Render every chosen domain's job from the catalog and compile each rule against the SQL Gateway."""
+        from include.patternalarm.rules import load_catalog
+        from include.patternalarm.rules.validate import validate_catalog
 
         settings = FlinkHook().settings
-        problems, domains = [], params["domains"]
-        for domain in domains:
-            for check in validate_domain(settings, domain, catalog_version=params["catalog_version"]):
-                if not check.ok:
-                    problems.append(f"{domain}/{check.rule_id}: {check.error}")
-        if problems:
-            listing = "\n  ".join(problems)
-            raise ValueError(f"catalog v{params['catalog_version']} does not compile:\n  {listing}")
-        return domains
+        catalog = load_catalog(params["catalog_version"])
+        checks = validate_catalog(settings.sql_gateway, catalog, bootstrap=settings.bootstrap_servers,
+                                  domains=params["domains"])
+        for check in checks:
+            print(f"{'ok' if check.ok else 'FAIL':>4} {check.domain:<9} {check.rule_id:<22} {check.seconds:.1f}s "
+                  f"{check.error}")
+        failed = [f"{c.domain}/{c.rule_id}: {c.error}" for c in checks if not c.ok]
+        if failed:
+            listing = "\n  ".join(failed)
+            raise ValueError(f"catalog v{catalog.version} does not compile:\n  {listing}")
+        return list(params["domains"])
 
     @task_group
     def upgrade(domain: str):
