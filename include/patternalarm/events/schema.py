@@ -127,6 +127,31 @@ class _Rule:
         """None when ``value`` is valid, else what is wrong with it."""
         return self.compiled()(value)
 
+    def fast(self) -> Callable[[object], bool] | None:
+        """A cheap predicate that accepts the common valid values (None: no shortcut); anything it
+        rejects goes through ``compiled()`` for the verdict and the reason."""
+        if self.any_of or self.const is not _MISSING or self.pattern is not None:
+            return None
+        if self.enum is not None and all(e is None or isinstance(e, str) for e in self.enum) \
+                and self.types is None and self.minimum is None and self.maximum is None:
+            members = frozenset(self.enum)  # str/None members: no int/bool can be equal
+            return lambda v: (v.__class__ is str or v is None) and v in members
+        if self.types is None or self.enum is not None:
+            return None
+        nullable = "null" in self.types
+        kinds = set(self.types) - {"null"}
+        if kinds == {"string"}:
+            low, high = self.min_length or 0, self.max_length if self.max_length is not None else 1 << 62
+            return lambda v: (v.__class__ is str and low <= len(v) <= high) or (nullable and v is None)
+        if kinds == {"number"}:
+            lo = self.minimum if self.minimum is not None else -math.inf
+            hi = self.maximum if self.maximum is not None else math.inf
+            return lambda v: ((v.__class__ is float or v.__class__ is int) and lo <= v <= hi  # type: ignore[operator]
+                              and v - v == 0) or (nullable and v is None)  # v - v == 0: finite
+        if kinds == {"boolean"}:
+            return lambda v: v is True or v is False or (nullable and v is None)
+        return None
+
     @cache  # noqa: B019 - rules are few, immutable and live as long as the process
     def compiled(self) -> Callable[[object], str | None]:
         """A closure doing only the checks this rule has (the hot path of edge validation)."""
@@ -195,6 +220,10 @@ _CLASSES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
 }
+
+
+def _never(_: object) -> bool:
+    return False
 
 
 def _short(value: object) -> str:
@@ -266,7 +295,7 @@ class EventValidator:
     conditionals: tuple[_Conditional, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        checks = tuple((rule.name, rule.compiled()) for rule in self.rules)
+        checks = tuple((rule.name, rule.fast() or _never, rule.compiled()) for rule in self.rules)
         object.__setattr__(self, "_checks", checks)
         conds = tuple((c.field, c.when.compiled(), c.required, tuple((r.name, r.compiled()) for r in c.rules))
                       for c in self.conditionals)
@@ -281,9 +310,9 @@ class EventValidator:
         for name in self.required:
             if event.get(name) is None:
                 return Problem(f"missing_field:{name}", f"required field {name!r} is missing or null")
-        for name, check in self._checks:  # type: ignore[attr-defined]
+        for name, fast, check in self._checks:  # type: ignore[attr-defined]
             value = event.get(name, _MISSING)
-            if value is _MISSING:
+            if value is _MISSING or fast(value):
                 continue
             why = check(value)
             if why is not None:
