@@ -99,7 +99,7 @@ def deploy_detection_jobs():
                 info["savepoint"] = flink.stop_with_savepoint(job.id)
             else:
                 flink.cancel(job.id)
-            store.record_deployment(domain=domain, catalog_version=previous.get("catalog_version") or "?",
+            store.record_deployment(domain=domain, catalog_version=previous.get("catalog_version") or "unknown",
                                     parallelism=int(info["previous_parallelism"]), action="stop", status="stopped",
                                     requested_by=_requested_by(), job_id=job.id, stop_savepoint=info["savepoint"])
             return info
@@ -147,7 +147,7 @@ def deploy_detection_jobs():
                                            "so there is nothing to roll back to")
             version = info["previous_version"]
             job_id = flink.deploy(domain, parallelism=int(info["previous_parallelism"]),
-                                  catalog_version=int(version) if version and version != "?" else None,
+                                  catalog_version=int(version) if version and str(version).isdigit() else None,
                                   savepoint_path=info["savepoint"])
             store.record_deployment(domain=domain, catalog_version=version or "default",
                                     parallelism=int(info["previous_parallelism"]), action="rollback",
