@@ -21,6 +21,7 @@ from include.patternalarm.scoring.load import (
     load_runs,
     load_truth,
 )
+from include.patternalarm.topics import ALERTS
 
 ABSENCE_RULES = {"missing_heartbeat": "silence_s"}
 
@@ -37,6 +38,7 @@ def score(
     last: Annotated[int, typer.Option(min=1, max=100, help="Score the last N finished runs.")] = 1,
     source: Annotated[str, typer.Option(help="Where alerts come from: auto (PostgreSQL alerts table, "
                                              "else Kafka), db, kafka.")] = "auto",
+    alerts_topic: Annotated[str, typer.Option(help="The alerts topic (for --source kafka).")] = ALERTS,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Recall and precision per rule, and alert latency p50/p95/p99 (alert visible − completing event)."""
@@ -58,11 +60,11 @@ def score(
         except ScoreError:
             if source == "db":
                 raise
-            alerts, used = load_alerts_kafka(s, tags, since, until), "kafka"
+            alerts, used = load_alerts_kafka(s, tags, since, until, topic=alerts_topic), "kafka"
         if source == "auto" and not alerts:  # the incident sink did not store them (not running?)
-            alerts, used = load_alerts_kafka(s, tags, since, until), "kafka"
+            alerts, used = load_alerts_kafka(s, tags, since, until, topic=alerts_topic), "kafka"
     else:
-        alerts = load_alerts_kafka(s, tags, since, until)
+        alerts = load_alerts_kafka(s, tags, since, until, topic=alerts_topic)
     catalog = load_catalog()
     offsets = {rule: timedelta(seconds=catalog.rule(rule).values[param]) for rule, param in ABSENCE_RULES.items()
                if rule in catalog.rules}
