@@ -117,19 +117,25 @@ def _child_main(config: SimulationConfig, worker: int, lanes: list[int], bootstr
 
 
 def preflight(bootstrap: str, topics: list[str], timeout: float = 10.0) -> None:
-    """Fail early and clearly when the broker is unreachable or a topic is missing."""
+    """Fail early and clearly when the broker is unreachable or a topic is missing (a topic created
+    a moment ago may take a few seconds to appear in the metadata: it is waited for)."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - KafkaException with the transport error
-        raise RuntimeError(f"Kafka at {bootstrap} is not reachable ({exc}); is the stack up? "
-                           "(`bin/patternalarm stack up`)") from None
-    missing = [t for t in topics if t not in metadata.topics]
-    if missing:
-        raise RuntimeError(f"topic(s) {', '.join(missing)} do not exist on {bootstrap} "
-                           "(`bin/patternalarm stack up` creates the platform topics)")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=max(deadline - time.monotonic(), 1.0))
+        except Exception as exc:  # noqa: BLE001 - KafkaException with the transport error
+            raise RuntimeError(f"Kafka at {bootstrap} is not reachable ({exc}); is the stack up? "
+                               "(`bin/patternalarm stack up`)") from None
+        missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"topic(s) {', '.join(missing)} do not exist on {bootstrap} "
+                               "(`bin/patternalarm stack up` creates the platform topics)")
+        time.sleep(0.5)
 
 
 def resolve_factories(config: SimulationConfig,
