@@ -39,11 +39,8 @@ def monitor_detection_jobs():
         from patternalarm_airflow.hooks.flink import FlinkHook
         from patternalarm_airflow.monitor import snapshot
 
-        ti = get_current_context()["ti"]
-        before = ti.xcom_pull(task_ids="snapshot_jobs", include_prior_dates=True) or []
-        previous_restarts = {s["job_id"]: s.get("restarts", 0) for s in before if s.get("job_id")}
         flink = FlinkHook()
-        return [snapshot(flink, domain, previous_restarts) for domain in DOMAINS]
+        return [snapshot(flink, domain) for domain in DOMAINS]
 
     @task
     def incident_sink_lag() -> int | None:

@@ -77,7 +77,8 @@ def scale_flink_on_kafka_lag():
 
         ctx = get_current_context()
         ti = ctx["ti"]
-        low_since = ti.xcom_pull(task_ids="decide", key="low_since", include_prior_dates=True) or {}
+        # the latest value from an earlier run (map_indexes=-1 asks for one value, not the history)
+        low_since = ti.xcom_pull(task_ids="decide", key="low_since", include_prior_dates=True, map_indexes=-1) or {}
         breached = {d for d in DOMAINS if group_id(d) in event.get("groups", [])}
         policy = {k: params[k] for k in ("lag_high", "lag_low", "catch_up_s", "target_utilization",
                                          "max_parallelism")}

@@ -30,19 +30,22 @@ if TYPE_CHECKING:
 SINK_GROUP = "patternalarm-incident-sink"
 
 
-def snapshot(flink: FlinkHook, domain: str, previous_restarts: dict[str, int]) -> dict[str, Any]:
-    """The domain's job as the monitor sees it (JSON-able, so it can travel through XCom)."""
+def snapshot(flink: FlinkHook, domain: str, window_s: float = 120.0) -> dict[str, Any]:
+    """The domain's job as the monitor sees it (JSON-able, so it can travel through XCom).
+
+    Restarts are counted from the job's exception history over the last ``window_s`` seconds
+    (two monitor intervals), so no state has to be carried between runs.
+    """
     job = flink.find_job(domain)
     if job is None:
         last = flink.last_job(domain)
         return {"domain": domain, "job_id": last["id"] if last else None, "state": last["state"] if last else None}
     health = flink.health(job.id, max_checkpoint_age_s=120.0)
-    prior = previous_restarts.get(job.id)
     return {
         "domain": domain, "job_id": job.id, "state": health.state,
         "running_for_s": max(0.0, time.time() - job.start_time / 1000),
         "last_checkpoint_age_s": health.last_checkpoint_age_s, "restarts": health.restarts,
-        "restarts_since_last_check": health.restarts - prior if prior is not None else 0,
+        "restarts_since_last_check": flink.recent_failures(job.id, window_s),
         "parallelism": health.parallelism, "detail": health.detail,
     }
 

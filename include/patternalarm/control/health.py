@@ -79,7 +79,7 @@ def assess_job(snapshot: JobSnapshot, t: HealthThresholds) -> list[Finding]:
     severity = "critical" if snapshot.restarts_since_last_check > t.max_restarts_per_check else (
         "warning" if snapshot.restarts_since_last_check else "ok")
     findings.append(Finding("restarts", d, severity,
-                            f"{snapshot.restarts_since_last_check} restart(s) since the last check "
+                            f"{snapshot.restarts_since_last_check} restart(s) in the last check window "
                             f"({snapshot.restarts} in total)"))
     severity = "warning" if snapshot.backpressure_ratio > t.max_backpressure_ratio else "ok"
     findings.append(Finding("backpressure", d, severity, f"busiest vertex backpressured "

@@ -129,6 +129,13 @@ class FlinkHook(BaseHook):
         newest = max(jobs, key=lambda j: j.start_time)
         return {"id": newest.id, "state": newest.state, "start_time": newest.start_time}
 
+    def recent_failures(self, job_id: str, window_s: float) -> int:
+        """How many times the job failed (and restarted) in the last ``window_s`` seconds."""
+        with self.rest() as rest:
+            entries = (rest.exceptions(job_id).get("exceptionHistory") or {}).get("entries") or []
+        since = (time.time() - window_s) * 1000
+        return sum(1 for e in entries if e.get("timestamp", 0) >= since)
+
     def cluster_slots(self) -> dict[str, int]:
         with self.rest() as rest:
             overview = rest.call("GET", "/overview")
