@@ -31,10 +31,11 @@ def session(app_name: str) -> SparkSession:
 
     spark = (SparkSession.builder.appName(app_name)
              .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.shuffle.partitions", os.environ.get("PATTERNALARM_SPARK_SHUFFLE_PARTITIONS", "8"))
-             .config("spark.sql.adaptive.enabled", "true")
              .config("spark.ui.showConsoleProgress", "false")
              .getOrCreate())
+    given = dict(spark.sparkContext.getConf().getAll())
+    if "spark.sql.shuffle.partitions" not in given:  # 200 by default: far too many for a few cores
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(4, 2 * spark.sparkContext.defaultParallelism)))
     spark.sparkContext.setLogLevel(os.environ.get("PATTERNALARM_SPARK_LOG_LEVEL", "WARN"))
     return spark
 

@@ -146,11 +146,13 @@ def reconcile_domain(spark: SparkSession, cfg: ReconcileConfig, domain: str,
         cert_all = certainty[0]
         for df in certainty[1:]:
             cert_all = cert_all.unionByName(df)
-        _view(batch.persist(StorageLevel.MEMORY_AND_DISK), f"batch_{domain}")
-        _view(cert_all, f"certainty_{domain}")
+        # materialised (lineage cut): later queries join them several times, and Spark's CTE inlining
+        # fails on plans that combine several of these CTE queries (PLAN_VALIDATION_FAILED_RULE_IN_BATCH)
+        _view(batch.localCheckpoint(), f"batch_{domain}")
+        _view(cert_all.localCheckpoint(), f"certainty_{domain}")
         stream_candidates(spark, cfg, domain, [s.rule_id for s in specs], rr.start_ms, password)
-        _view(spark.sql(stream_scope_sql(f"stream_raw_{domain}", f"events_{domain}", f"certainty_{domain}")),
-              f"stream_{domain}")
+        scope = spark.sql(stream_scope_sql(f"stream_raw_{domain}", f"events_{domain}", f"certainty_{domain}"))
+        _view(scope.localCheckpoint(), f"stream_{domain}")
         diffs = [r.asDict() for r in spark.sql(diff_sql(domain, f"batch_{domain}", f"stream_{domain}",
                                                         cfg.range.start_ms, cfg.range.end_ms)).collect()]
         for spec in specs:

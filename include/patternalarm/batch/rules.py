@@ -126,13 +126,12 @@ def _match(first: str, last: str, n: str) -> str:
 def _fold(input_view: str, columns: str, init: str, step: str) -> str:
     """Per entity: sort its events, fold ``step`` over them from ``init``; one output row per match."""
     return f"""
-WITH seqs AS (
+SELECT entity, m.first_id, m.first_ts_ms, m.last_id, m.last_ts_ms, m.last_kafka_ts_ms, m.n
+FROM (
   SELECT entity, array_sort(collect_list(struct(ts_ms, p, o, id, kafka_ts_ms, {columns}))) AS evs
   FROM {input_view}
   GROUP BY entity
-)
-SELECT entity, m.first_id, m.first_ts_ms, m.last_id, m.last_ts_ms, m.last_kafka_ts_ms, m.n
-FROM seqs
+) seqs
 LATERAL VIEW explode(aggregate(evs, {init}, {step}, acc -> acc.out)) x AS m
 """
 
@@ -145,19 +144,19 @@ def _gap_certainty(input_view: str, read_start_ms: int, gap_ms: int) -> str:
     """Certain from the first event after a gap >= ``gap_ms`` (or the first event, if it arrived
     ``gap_ms`` after the read window opened): every partial match from before had expired."""
     return f"""
-WITH lagged AS (
-  SELECT entity, id, ts_ms, p, o, kafka_ts_ms,
-         LAG(ts_ms) OVER (PARTITION BY entity ORDER BY {_ORDER}) AS prev_ts_ms
-  FROM {input_view}
-), synced AS (
+SELECT id, coalesce(ts_ms >= synced_from, false) AS certain
+FROM (
   SELECT id, ts_ms,
          MIN(CASE WHEN (prev_ts_ms IS NULL AND kafka_ts_ms - {read_start_ms} >= {gap_ms})
                     OR ts_ms - prev_ts_ms >= {gap_ms} THEN ts_ms END)
            OVER (PARTITION BY entity ORDER BY {_ORDER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
            AS synced_from
-  FROM lagged
-)
-SELECT id, coalesce(ts_ms >= synced_from, false) AS certain FROM synced
+  FROM (
+    SELECT entity, id, ts_ms, p, o, kafka_ts_ms,
+           LAG(ts_ms) OVER (PARTITION BY entity ORDER BY {_ORDER}) AS prev_ts_ms
+    FROM {input_view}
+  ) lagged
+) synced
 """
 
 
@@ -257,23 +256,24 @@ def _impossible_travel(spec: RuleSpec, input_view: str) -> str:
 def _travel_certainty(input_view: str, read_start_ms: int, horizon_ms: int, spec: RuleSpec) -> str:
     q = _qualifies(spec, "a", "b")
     return f"""
-WITH pairs AS (
-  SELECT entity, id, ts_ms, p, o, kafka_ts_ms,
-         named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon) AS b,
-         LAG(named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon))
-           OVER (PARTITION BY entity ORDER BY {_ORDER}) AS a
-  FROM {input_view}
-), chains AS (
-  SELECT *, SUM(CASE WHEN a IS NULL OR NOT {q} THEN 1 ELSE 0 END)
-              OVER (PARTITION BY entity ORDER BY {_ORDER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS chain
-  FROM pairs
-), roots AS (
+SELECT id, rooted_at_first = 0 OR first_in_window_after_ms >= {horizon_ms} AS certain
+FROM (
   SELECT *, FIRST(CASE WHEN a IS NULL THEN kafka_ts_ms - {read_start_ms} END, true)
               OVER (PARTITION BY entity, chain) AS first_in_window_after_ms,
             MAX(CASE WHEN a IS NULL THEN 1 ELSE 0 END) OVER (PARTITION BY entity, chain) AS rooted_at_first
-  FROM chains
-)
-SELECT id, rooted_at_first = 0 OR first_in_window_after_ms >= {horizon_ms} AS certain FROM roots
+  FROM (
+    SELECT *, SUM(CASE WHEN a IS NULL OR NOT {q} THEN 1 ELSE 0 END)
+                OVER (PARTITION BY entity ORDER BY {_ORDER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                AS chain
+    FROM (
+      SELECT entity, id, ts_ms, p, o, kafka_ts_ms,
+             named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon) AS b,
+             LAG(named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon))
+               OVER (PARTITION BY entity ORDER BY {_ORDER}) AS a
+      FROM {input_view}
+    ) pairs
+  ) chains
+) roots
 """
 
 
@@ -365,12 +365,11 @@ WHERE event_type = 'reading' AND device_id IS NOT NULL AND sensor_type IS NOT NU
 
 def _out_of_range(spec: RuleSpec, input_view: str) -> str:
     return f"""
-WITH lagged AS (
-  SELECT *, LAG(oor) OVER (PARTITION BY entity, sensor_type ORDER BY {_ORDER}) AS prev_oor FROM {input_view}
-)
 SELECT entity, id AS first_id, ts_ms AS first_ts_ms, id AS last_id, ts_ms AS last_ts_ms,
        kafka_ts_ms AS last_kafka_ts_ms, 1 AS n
-FROM lagged
+FROM (
+  SELECT *, LAG(oor) OVER (PARTITION BY entity, sensor_type ORDER BY {_ORDER}) AS prev_oor FROM {input_view}
+) lagged
 WHERE oor AND (prev_oor IS NULL OR NOT prev_oor)
 """
 
@@ -435,7 +434,8 @@ def default_margin_s(specs: Iterable[RuleSpec]) -> int:
 
 
 def rule_specs_from_catalog(catalog: Any, domains: Iterable[str], rules: Iterable[str] | None = None) -> list[RuleSpec]:
-    """The batch-capable rules of ``domains`` from a loaded ``include.patternalarm.rules.Catalog``."""
+    """The batch-capable rules of ``domains`` from a loaded ``include.patternalarm.rules.Catalog``
+    (parameters: the domain's values, e.g. the IoT sensor ranges, then the rule's own)."""
     wanted = set(rules) if rules else None
     if wanted:
         for rule_id in wanted:
@@ -446,6 +446,7 @@ def rule_specs_from_catalog(catalog: Any, domains: Iterable[str], rules: Iterabl
             continue
         if wanted is not None and rule.id not in wanted:
             continue
+        domain_values = catalog.domains[rule.domain].values if rule.domain in catalog.domains else {}
         specs.append(RuleSpec(rule_id=rule.id, version=int(rule.version), domain=rule.domain,
-                              severity=rule.severity, params=dict(rule.values)))
+                              severity=rule.severity, params={**domain_values, **rule.values}))
     return specs

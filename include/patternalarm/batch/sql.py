@@ -89,17 +89,17 @@ def parse_sql(domain: str, raw_view: str, *, max_event_bytes: int, max_future_sk
         columns = """f_device_id AS device_id, f_event_type AS event_type, f_sensor_type AS sensor_type,
        try_cast(f_value AS DOUBLE) AS reading"""
     return f"""
-WITH j AS (
-  SELECT p, o, kafka_ts_ms, raw, jt.*
-  FROM {raw_view} LATERAL VIEW OUTER json_tuple(raw, {names}) jt AS {aliases}
-), t AS (
-  SELECT *, {EVENT_TIME_MS.format(col='f_event_time')} AS parsed_ts_ms FROM j
-)
 SELECT p, o, kafka_ts_ms, kafka_ts_ms - pmod(kafka_ts_ms, 60000) AS kafka_minute_ms,
        {_reason(domain, max_event_bytes, max_future_skew_s)} AS reason,
        f_event_id AS id, parsed_ts_ms AS ts_ms,
        {columns}
-FROM t
+FROM (
+  SELECT *, {EVENT_TIME_MS.format(col='f_event_time')} AS parsed_ts_ms
+  FROM (
+    SELECT p, o, kafka_ts_ms, raw, jt.*
+    FROM {raw_view} LATERAL VIEW OUTER json_tuple(raw, {names}) jt AS {aliases}
+  ) j
+) t
 """
 
 
@@ -118,17 +118,16 @@ SELECT * EXCEPT (copy_no) FROM (
 def metrics_sql(metrics_raw_view: str) -> str:
     """``detection.metrics`` records (docs/contracts.md): per domain and record-timestamp minute."""
     return f"""
-WITH j AS (
-  SELECT jt.* FROM {metrics_raw_view}
-  LATERAL VIEW OUTER json_tuple(raw, 'domain', 'minute', 'processed', 'dead_lettered', 'late', 'duplicates') jt
-    AS domain, minute, processed, dead_lettered, late, duplicates
-)
 SELECT domain, {EVENT_TIME_MS.format(col='minute')} AS minute_ms,
        coalesce(try_cast(processed AS BIGINT), 0) AS processed,
        coalesce(try_cast(dead_lettered AS BIGINT), 0) AS dead_lettered,
        coalesce(try_cast(late AS BIGINT), 0) AS late,
        coalesce(try_cast(duplicates AS BIGINT), 0) AS duplicates
-FROM j
+FROM (
+  SELECT jt.* FROM {metrics_raw_view}
+  LATERAL VIEW OUTER json_tuple(raw, 'domain', 'minute', 'processed', 'dead_lettered', 'late', 'duplicates') jt
+    AS domain, minute, processed, dead_lettered, late, duplicates
+) j
 WHERE domain IS NOT NULL AND minute IS NOT NULL
 """
 
@@ -144,21 +143,6 @@ def completeness_sql(domain: str, records_view: str, metrics_view: str, start_ms
     """
     invalid = "count_if(reason IS NOT NULL)" if validated else "CAST(NULL AS BIGINT)"
     return f"""
-WITH minutes AS (
-  SELECT explode(sequence(CAST({int(start_ms)} AS BIGINT), CAST({int(end_ms) - 60000} AS BIGINT), 60000L)) AS minute_ms
-), topic AS (
-  SELECT kafka_minute_ms AS minute_ms, count(*) AS topic_records, {invalid} AS batch_invalid
-  FROM {records_view}
-  WHERE kafka_ts_ms >= {int(start_ms)} AND kafka_ts_ms < {int(end_ms)}
-  GROUP BY kafka_minute_ms
-), reported AS (
-  SELECT minute_ms, count(*) AS metrics_records, sum(processed) AS processed, sum(dead_lettered) AS dead_lettered,
-         sum(late) AS late, sum(duplicates) AS duplicates,
-         sum(processed + dead_lettered + late + duplicates) AS reported_total
-  FROM {metrics_view}
-  WHERE domain = '{domain}' AND minute_ms >= {int(start_ms)} AND minute_ms < {int(end_ms)}
-  GROUP BY minute_ms
-)
 SELECT '{domain}' AS domain, m.minute_ms,
        coalesce(t.topic_records, 0) AS topic_records,
        coalesce(r.processed, 0) AS processed, coalesce(r.dead_lettered, 0) AS dead_lettered,
@@ -169,9 +153,23 @@ SELECT '{domain}' AS domain, m.minute_ms,
             WHEN r.metrics_records IS NULL THEN 'no_metrics'
             WHEN r.reported_total < coalesce(t.topic_records, 0) THEN 'missing'
             ELSE 'excess' END AS status
-FROM minutes m
-LEFT JOIN topic t ON t.minute_ms = m.minute_ms
-LEFT JOIN reported r ON r.minute_ms = m.minute_ms
+FROM (
+  SELECT explode(sequence(CAST({int(start_ms)} AS BIGINT), CAST({int(end_ms) - 60000} AS BIGINT), 60000L)) AS minute_ms
+) m
+LEFT JOIN (
+  SELECT kafka_minute_ms AS minute_ms, count(*) AS topic_records, {invalid} AS batch_invalid
+  FROM {records_view}
+  WHERE kafka_ts_ms >= {int(start_ms)} AND kafka_ts_ms < {int(end_ms)}
+  GROUP BY kafka_minute_ms
+) t ON t.minute_ms = m.minute_ms
+LEFT JOIN (
+  SELECT minute_ms, count(*) AS metrics_records, sum(processed) AS processed, sum(dead_lettered) AS dead_lettered,
+         sum(late) AS late, sum(duplicates) AS duplicates,
+         sum(processed + dead_lettered + late + duplicates) AS reported_total
+  FROM {metrics_view}
+  WHERE domain = '{domain}' AND minute_ms >= {int(start_ms)} AND minute_ms < {int(end_ms)}
+  GROUP BY minute_ms
+) r ON r.minute_ms = m.minute_ms
 ORDER BY m.minute_ms
 """
 
@@ -181,27 +179,26 @@ def batch_alerts_sql(spec: RuleSpec, input_view: str, certainty_view: str) -> st
     and whether the batch is certain of them."""
     rule = batch_rule(spec.rule_id)
     return f"""
-WITH matches AS ({rule.detect_sql(spec, input_view)})
 SELECT '{spec.rule_id}' AS rule_id, {int(spec.version)} AS rule_version, m.entity,
        sha2(concat_ws('|', '{spec.rule_id}', '{int(spec.version)}', m.entity, m.first_id), 256) AS alert_id,
        m.first_id, m.first_ts_ms, m.last_id, m.last_ts_ms, m.last_kafka_ts_ms, m.n,
        coalesce(c.certain, true) AS certain
-FROM matches m LEFT JOIN {certainty_view} c ON c.id = m.last_id
+FROM ({rule.detect_sql(spec, input_view)}) m LEFT JOIN {certainty_view} c ON c.id = m.last_id
 """
 
 
 def stream_scope_sql(stream_view: str, events_view: str, certainty_view: str) -> str:
-    """Stream alerts located in the read window through the events their evidence cites.
+    """Stream alerts located in the read window through the events their evidence cites: the
+    completing event is the latest cited event found (``diff_sql`` also requires its event time to be
+    the alert's ``last_event_time``, so an alert of other traffic that reuses event ids — a
+    simulation replayed with the same seed — is not attributed to this window).
 
     ``events_view`` holds the rule events (``id``, ``ts_ms``, ``p``, ``o``, ``kafka_ts_ms``);
     ``certainty_view`` holds (``rule_id``, ``id``, ``certain``) of every rule's input events.
     """
     return f"""
-WITH cited AS (
-  SELECT s.alert_id, s.rule_id, s.rule_version, s.entity, s.detected_at_ms, s.first_event_ms, s.last_event_ms,
-         size(s.event_ids) AS cited, x.eid
-  FROM {stream_view} s LATERAL VIEW OUTER explode(s.event_ids) x AS eid
-), located AS (
+SELECT l.*, coalesce(k.certain, true) AS certain
+FROM (
   SELECT c.alert_id, first(c.rule_id) AS rule_id, first(c.rule_version) AS rule_version,
          first(c.entity) AS entity, first(c.detected_at_ms) AS detected_at_ms,
          first(c.first_event_ms) AS first_event_ms, first(c.last_event_ms) AS last_event_ms,
@@ -209,11 +206,13 @@ WITH cited AS (
          min_by(e.id, struct(e.ts_ms, e.p, e.o)) AS first_found_id,
          max_by(named_struct('id', e.id, 'ts_ms', e.ts_ms, 'kafka_ts_ms', e.kafka_ts_ms),
                 struct(e.ts_ms, e.p, e.o)) AS completing
-  FROM cited c LEFT JOIN {events_view} e ON e.id = c.eid
+  FROM (
+    SELECT s.alert_id, s.rule_id, s.rule_version, s.entity, s.detected_at_ms, s.first_event_ms, s.last_event_ms,
+           size(s.event_ids) AS cited, x.eid
+    FROM {stream_view} s LATERAL VIEW OUTER explode(s.event_ids) x AS eid
+  ) c LEFT JOIN {events_view} e ON e.id = c.eid
   GROUP BY c.alert_id
-)
-SELECT l.*, coalesce(k.certain, true) AS certain
-FROM located l LEFT JOIN {certainty_view} k ON k.rule_id = l.rule_id AND k.id = l.completing.id
+) l LEFT JOIN {certainty_view} k ON k.rule_id = l.rule_id AND k.id = l.completing.id
 """
 
 
@@ -223,15 +222,6 @@ def diff_sql(domain: str, batch_view: str, stream_view: str, start_ms: int, end_
     ``stream_view`` is the output of ``stream_scope_sql``."""
     s, e = int(start_ms), int(end_ms)
     return f"""
-WITH b AS (
-  SELECT * FROM {batch_view} WHERE last_kafka_ts_ms >= {s} AND last_kafka_ts_ms < {e}
-), st AS (
-  SELECT * FROM {stream_view}
-  WHERE (completing.kafka_ts_ms >= {s} AND completing.kafka_ts_ms < {e})
-     OR (found = 0 AND detected_at_ms >= {s} AND detected_at_ms < {e})
-), ids AS (
-  SELECT alert_id FROM b UNION SELECT alert_id FROM st
-)
 SELECT '{domain}' AS domain,
        coalesce(ba.rule_id, sa.rule_id) AS rule_id,
        coalesce(ba.rule_version, sa.rule_version) AS rule_version,
@@ -261,7 +251,13 @@ SELECT '{domain}' AS domain,
                         ELSE 'the batch finds no such match' END,
          'batch_events', ba.n, 'cited_events', sa.cited, 'found_events', sa.found,
          'detected_at_ms', sa.detected_at_ms)) AS detail
-FROM ids
-LEFT JOIN (SELECT * FROM {batch_view}) ba ON ba.alert_id = ids.alert_id
-LEFT JOIN (SELECT * FROM {stream_view}) sa ON sa.alert_id = ids.alert_id
+FROM (
+  SELECT alert_id FROM {batch_view} WHERE last_kafka_ts_ms >= {s} AND last_kafka_ts_ms < {e}
+  UNION
+  SELECT alert_id FROM {stream_view}
+  WHERE (completing.kafka_ts_ms >= {s} AND completing.kafka_ts_ms < {e} AND completing.ts_ms = last_event_ms)
+     OR (found = 0 AND detected_at_ms >= {s} AND detected_at_ms < {e})
+) ids
+LEFT JOIN {batch_view} ba ON ba.alert_id = ids.alert_id
+LEFT JOIN {stream_view} sa ON sa.alert_id = ids.alert_id
 """

@@ -154,9 +154,12 @@ def test_diff_outcomes(spark) -> None:
         ("G" * 64, "c7", ["e17", "e16"], start + 100),               # completing e17 certain: spurious
         ("H" * 64, "c8", ["nowhere-1"], start + 100),                # cites nothing known, detected in range
         ("I" * 64, "c9", ["nowhere-2"], end + 100),                  # …detected after the range: not judged
+        ("J" * 64, "c10", ["e18", "e19"], end + 100),                # other traffic reusing ids: other times
     ]
+    last_ms = {ids[-1]: ts for i, ts in events for ids in [[f"e{i}"]]}
     spark.createDataFrame(
-        [(a, "velocity", 1, ent, det, start, start, ids) for a, ent, ids, det in stream],
+        [(a, "velocity", 1, ent, det, start, last_ms.get(ids[0] if a[0] == "G" else ids[-1], start)
+          + (7 if a[0] == "J" else 0), ids) for a, ent, ids, det in stream],
         "alert_id STRING, rule_id STRING, rule_version INT, entity STRING, detected_at_ms BIGINT, "
         "first_event_ms BIGINT, last_event_ms BIGINT, event_ids ARRAY<STRING>",
     ).createOrReplaceTempView("t_stream_raw")
