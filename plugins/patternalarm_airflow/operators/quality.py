@@ -118,6 +118,10 @@ class IncidentTablesValidateOperator(BaseOperator):
         dag_run_id = context["run_id"]
         self.log.info("validating %s", scope.as_dict())
         run = run_suites(conninfo, scope, thresholds, traffic, site_dir=site_dir(reports))
+        lost = [r.check_id for r in run.results if r.status == "error" and "OperationalError" in
+                str(r.detail.get("exception", ""))]
+        if lost:  # the database went away mid-run: retry instead of reporting the data as broken
+            raise RuntimeError(f"lost the database connection during {', '.join(lost)}; the task will retry")
         page = write_report(run, reports, dag_id=dag_id, dag_run_id=dag_run_id, sample_rows=thresholds.sample_rows,
                             keep=self.keep_reports)
         with psycopg.connect(conninfo) as conn:
