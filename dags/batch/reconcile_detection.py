@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
+
 from patternalarm_airflow.operators.spark import PatternalarmSparkSubmitOperator
 
 DOMAINS = ["payments", "gaming", "iot"]
@@ -75,13 +76,13 @@ def reconcile_detection():
         """Resolve the params into the job's configuration and record the run as running."""
         import logging
 
-        from airflow.sdk.exceptions import AirflowFailException
         from airflow.sdk import BaseHook
-        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
+        from airflow.sdk.exceptions import AirflowFailException
 
         from include.patternalarm.batch.plan import PlanError, jdbc_url, plan_reconciliation
         from include.patternalarm.batch.runs import open_reconciliation
         from include.patternalarm.rules import load_catalog
+        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
 
         kafka = BaseHook.get_connection("kafka_default").extra_dejson.get("bootstrap.servers")
         db = BaseHook.get_connection(IncidentStoreHook.default_conn_name)
@@ -118,11 +119,11 @@ def reconcile_detection():
         import logging
 
         from airflow.sdk.exceptions import AirflowFailException
-        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
 
         from include.patternalarm.batch.plan import incident_entity
         from include.patternalarm.batch.reconcile import incident_for, summary_text
         from include.patternalarm.batch.runs import mark_error, reconciliation_result, record_incident
+        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
 
         log = logging.getLogger(__name__)
         hook = IncidentStoreHook()
