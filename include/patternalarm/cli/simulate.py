@@ -54,6 +54,9 @@ def _summary_table(summary: Any) -> Table:
         ("scenarios", f"{summary.scenarios_injected:,} injected, {summary.scenarios_truncated} truncated, "
                       f"{sum(summary.scenarios_skipped.values())} skipped (did not fit in the run)"),
     ]
+    if summary.scenarios_skipped and not summary.scenarios_injected:
+        rows.append(("", "[dim]a scenario starts only if it ends 10 s before the run does; the longest last "
+                         "~80 s: run for 2 minutes or more to see every rule[/]"))
     for rule, variants in sorted(summary.scenarios.items()):
         rows.append((f"  {rule}", ", ".join(f"{v} {n}" for v, n in sorted(variants.items()))))
     if summary.bad_by_variant:
@@ -157,6 +160,7 @@ def simulate(
             if not quiet and config.duration_s is None and config.events is None:
                 err_console.print("[dim]no --duration / --events: Ctrl-C stops the run[/]")
             summary = run_simulation(settings(), config, on_progress=on_progress, stop=stop)
+            bar.update(task, completed=summary.background_events + summary.bad_events)
     except ConfigError as exc:
         raise fail(str(exc), code=2) from None
     except RuntimeError as exc:  # broker / database / catalog problems, already worded for the user
