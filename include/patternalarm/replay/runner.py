@@ -439,8 +439,9 @@ def _replay_part(
         undelivered = producer.flush(60)
         counters[base + ROWS], counters[base + SENT], counters[base + DLQ_COUNT] = rows, sent, dlq
         counters[base + DONE] = 1
-    if counts["failed"] and status == "finished":
+    if (counts["failed"] or undelivered) and status == "finished":
         status = "failed"
+        errors.append(f"{counts['failed']} event(s) not acknowledged, {undelivered} unsent")
     return {"status": status, "rows": rows, "sent": sent, "dlq": dlq, "reasons": reasons,
             "delivered": counts["delivered"], "failed": counts["failed"], "undelivered": undelivered,
             "first_ms": first_ms, "last_ms": last_ms, "errors": errors}

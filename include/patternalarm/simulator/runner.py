@@ -316,8 +316,14 @@ def run_simulation(
         gt_rows = store.rows_written
         if writer.error is not None:
             errors.append(f"ground truth: {writer.error}")
-    if status == "finished" and (len(reports) < n_workers or any(r.error for r in reports)):
-        status = "failed"
+    undelivered = sum(r.undelivered for r in reports)
+    if undelivered:
+        errors.append(f"{undelivered} event(s) still unsent when the producer gave up")
+    if t[FAILED]:
+        errors.append(f"{t[FAILED]} event(s) not acknowledged by the broker")
+    if status == "finished" and (len(reports) < n_workers or any(r.error for r in reports) or t[FAILED]
+                                 or undelivered or (writer is not None and writer.error is not None)):
+        status = "failed"  # nothing is lost silently: the run says so, and the CLI exits 1
 
     # rate figures over the time background events were being sent
     bg = t[SENT_BG]

@@ -162,3 +162,15 @@ def test_missing_topic_is_a_clear_error(stack_settings: Settings) -> None:
     with pytest.raises(RuntimeError, match="does-not-exist do not exist"):
         run_simulation(stack_settings, config)
     assert time.monotonic() - began < 30
+
+
+def test_unreachable_broker_or_database_is_a_clear_error(stack_settings: Settings, event_topics) -> None:
+    config = SimulationConfig(seed=1, events=10, scenarios=False, topics=event_topics())
+    no_db = stack_settings.model_copy(update={"postgres_port": 1})
+    with pytest.raises(RuntimeError, match="cannot reach PostgreSQL for the ground truth"):
+        run_simulation(no_db, config)
+    no_kafka = stack_settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"Kafka at 127\.0\.0\.1:1 is not reachable"):
+        run_simulation(no_kafka, replace(config, record_ground_truth=False))
+    assert time.monotonic() - began < 30
