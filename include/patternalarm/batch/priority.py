@@ -80,9 +80,12 @@ class Score:
 
     @property
     def reasons(self) -> list[dict[str, Any]]:
-        """The largest contributions (by absolute points), largest first."""
-        ranked = sorted((c for c in self.contributions if c.points), key=lambda c: (-abs(c.points), c.factor))
-        return [c.as_dict() for c in ranked[:TOP_REASONS]]
+        """What sets this incident apart, largest first (by absolute points), then its severity (the
+        base every incident has)."""
+        ranked = sorted((c for c in self.contributions if c.points and c.factor != "severity"),
+                        key=lambda c: (-abs(c.points), c.factor))
+        base = [c for c in self.contributions if c.factor == "severity"]
+        return [c.as_dict() for c in [*ranked, *base][:TOP_REASONS]]
 
 
 def _plural(n: int, word: str) -> str:

@@ -78,6 +78,8 @@ def parse_sql(domain: str, raw_view: str, *, max_event_bytes: int, max_future_sk
     """Every record of ``raw_view`` validated like the stream validates it: ``reason`` is NULL for a
     valid event, else the dead-letter reason; ``ts_ms`` is its event time, ``kafka_minute_ms`` the
     minute of its record timestamp."""
+    if domain not in PARSE_FIELDS:
+        raise ValueError(f"no batch validation for domain {domain!r} (only {', '.join(PARSE_FIELDS)})")
     fields = PARSE_FIELDS[domain]
     aliases = ", ".join(f"f_{f}" for f in fields)
     names = ", ".join(f"'{f}'" for f in fields)
