@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     flink_jobmanager_memory: str = "1200m"
     flink_taskmanager_memory: str = "3072m"
     flink_taskmanager_slots: int = 16
+    flink_sql_gateway_heap: str = "768m"
     airflow_parallelism: int = 4
     stack_start_timeout_s: float = 300.0
 

@@ -71,7 +71,7 @@ def config(settings: Settings) -> dict[str, object]:
         "sql-gateway.endpoint.rest.address": host,
         "sql-gateway.endpoint.rest.bind-address": host,
         "sql-gateway.endpoint.rest.port": settings.flink_sql_gateway_port,
-        "sql-gateway.session.idle-timeout": "30min",
+        "sql-gateway.session.idle-timeout": "10min",
     }
 
 
@@ -107,8 +107,11 @@ def programs(settings: Settings) -> list[Program]:
                 ports=(settings.flink_rest_port, settings.flink_rpc_port), environment=env, startsecs=5),
         Program("flink-taskmanager", "flink", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
                 environment=env, startsecs=5),
+        # without a heap limit the gateway's JVM takes a quarter of the machine's memory and grows into it
         Program("flink-sql-gateway", "flink", ["bash", str(bin_dir / "sql-gateway.sh"), "start-foreground"],
-                ports=(settings.flink_sql_gateway_port,), environment=env, startsecs=5),
+                ports=(settings.flink_sql_gateway_port,),
+                environment={**env, "FLINK_ENV_JAVA_OPTS_SQL_GATEWAY": f"-Xmx{settings.flink_sql_gateway_heap}"},
+                startsecs=5),
     ]
 
 
