@@ -33,7 +33,8 @@ def _domains(domain: str) -> list[str]:
 def deploy(
     ctx: typer.Context,
     domain: Annotated[str | None, typer.Option("--domain", "-d", help="payments | gaming | iot | all")] = None,
-    parallelism: Annotated[int, typer.Option(min=1, max=64, help="Parallelism of the job.")] = 1,
+    parallelism: Annotated[int | None, typer.Option(min=1, max=64, help="Parallelism of the job (default: keep "
+                                                    "the running job's, 1 for a first deploy).")] = None,
     from_savepoint: Annotated[str | None, typer.Option("--from-savepoint", help="Restore from this savepoint "
                                                        "(the domain's job must not be running).")] = None,
     catalog_version: Annotated[int | None, typer.Option(help="Rule catalog version (default: newest).")] = None,

@@ -6,7 +6,8 @@ The API the CLI uses now and Airflow hooks wrap later:
   Renders the domain's job from the rule catalog and submits it through the SQL Gateway as one
   STATEMENT SET. When a job of the same ``pipeline.name`` runs, it is upgraded: stopped with a
   savepoint and the new job restores from it (unless ``savepoint_path`` is given or ``upgrade`` is
-  False, which raises instead).
+  False, which raises instead); ``parallelism=None`` keeps the running job's parallelism (1 for a
+  first deploy).
 - ``stop_domain(settings, domain)`` / ``stop_job(settings, job_id)`` → savepoint path.
 - ``find_job(settings, domain)`` → the running job (by ``pipeline.name``, e.g. patternalarm-payments).
 - ``job_health(settings, job_id)`` → state, tasks, restarts, last checkpoint, restored-from.
@@ -84,7 +85,8 @@ def cancel_job(settings: Settings, job_id: str, *, wait: float = 60.0) -> None:
         rest.wait_for_state(job_id, ("CANCELED", "FAILED", "FINISHED"), timeout=wait, fail_states=())
 
 
-def deploy_domain(settings: Settings, domain: str, *, parallelism: int = 1, savepoint_path: str | None = None,
+def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = None,
+                  savepoint_path: str | None = None,
                   catalog_version: int | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                   topics: JobTopics | None = None, name: str | None = None, startup_mode: str = "group-offsets",
                   auto_offset_reset: str = "latest", consumer_group: str | None = None,
@@ -94,10 +96,13 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int = 1, save
     if domain not in DOMAINS:
         raise DeployError(f"unknown domain {domain!r} (valid: {', '.join(DOMAINS)})")
     catalog = load_catalog(catalog_version, overrides=overrides)
-    job = render_job(catalog, domain, bootstrap=settings.bootstrap_servers, topics=topics, name=name,
+    job_name = name or pipeline_name(domain)
+    running = find_job(settings, domain, name=job_name)
+    if parallelism is None:  # an upgrade keeps the running job's parallelism (it may have been rescaled)
+        parallelism = _parallelism(settings, running.id) if running is not None else 1
+    job = render_job(catalog, domain, bootstrap=settings.bootstrap_servers, topics=topics, name=job_name,
                      parallelism=parallelism, startup_mode=startup_mode, auto_offset_reset=auto_offset_reset,
                      consumer_group=consumer_group, rules=rules)
-    running = find_job(settings, domain, name=job.name)
     if running is not None:
         if savepoint_path is not None or not upgrade:
             raise DeployError(f"{job.name} is already running as job {running.id} ({running.state}); stop it first "
@@ -116,6 +121,12 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int = 1, save
                 raise DeployError(f"{job.name}: {exc}") from exc
     progress(f"{job.name}: job {job_id} running")
     return job_id
+
+
+def _parallelism(settings: Settings, job_id: str) -> int:
+    with FlinkRest(settings.flink_rest) as rest:
+        vertices = rest.job(job_id).get("vertices", [])
+    return max((int(v.get("parallelism", 1)) for v in vertices), default=1)
 
 
 def _submit(settings: Settings, sets: Mapping[str, str], ddl: list[str], statement_set: str,
