@@ -29,6 +29,7 @@ GENERATED_SECRETS = (
     "db_analyst_password",
     "db_reporting_password",
     "db_control_password",
+    "db_simulator_password",
     "airflow_db_password",
     "airflow_admin_password",
     "airflow_jwt_secret",
@@ -42,6 +43,7 @@ DB_ROLES = {
     "analyst": "patternalarm_analyst",  # reads; lifecycle changes only via functions
     "reporting": "patternalarm_reporting",  # read-only
     "control": "patternalarm_control",  # Airflow's control plane (scaling, DQ, reconciliation)
+    "simulator": "patternalarm_simulator",  # the traffic simulator: its runs and ground truth only
 }
 
 
@@ -99,6 +101,7 @@ class Settings(BaseSettings):
     db_analyst_password: SecretStr | None = None
     db_reporting_password: SecretStr | None = None
     db_control_password: SecretStr | None = None
+    db_simulator_password: SecretStr | None = None
     airflow_db_password: SecretStr | None = None
     airflow_admin_user: str = "admin"
     airflow_admin_password: SecretStr | None = None

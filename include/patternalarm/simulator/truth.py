@@ -1,6 +1,6 @@
 """Ground truth in PostgreSQL: ``sim_runs`` (one row per run) and ``ground_truth`` (one per instance).
 
-Written as the ``patternalarm_control`` role (see migration 0010). Rows are buffered and written
+Written as the ``patternalarm_simulator`` role (migrations 0010, 0011). Rows are buffered and written
 with COPY by a background thread, so the send loop never waits on the database.
 """
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from include.patternalarm.settings import Settings
 
-DB_PURPOSE = "control"
+DB_PURPOSE = "simulator"
 _COLUMNS = ("run_id", "scenario_id", "kind", "rule_id", "variant", "domain", "entity", "should_alert",
             "first_event_time", "last_event_time", "completing_event_id", "completing_event_time",
             "event_ids", "detail")
