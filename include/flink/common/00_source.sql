@@ -59,6 +59,9 @@ CREATE TEMPORARY TABLE alerts_sink (
   'topic' = {{ topic.alerts }},
   'properties.bootstrap.servers' = {{ kafka.bootstrap }},
   'sink.delivery-guarantee' = 'at-least-once',
+  -- low-volume sinks: a small producer buffer (the Kafka default, 32 MiB per writer, adds up on a
+  -- shared TaskManager heap)
+  'properties.buffer.memory' = '4194304',
   'key.format' = 'raw',
   'key.fields' = 'k',
   'value.format' = 'raw',
@@ -74,6 +77,9 @@ CREATE TEMPORARY TABLE dlq_sink (
   'topic' = {{ topic.dlq }},
   'properties.bootstrap.servers' = {{ kafka.bootstrap }},
   'sink.delivery-guarantee' = 'at-least-once',
+  -- low-volume sinks: a small producer buffer (the Kafka default, 32 MiB per writer, adds up on a
+  -- shared TaskManager heap)
+  'properties.buffer.memory' = '4194304',
   'key.format' = 'raw',
   'key.fields' = 'k',
   'value.format' = 'raw',
@@ -88,6 +94,9 @@ CREATE TEMPORARY TABLE late_sink (
   'topic' = {{ topic.late }},
   'properties.bootstrap.servers' = {{ kafka.bootstrap }},
   'sink.delivery-guarantee' = 'at-least-once',
+  -- low-volume sinks: a small producer buffer (the Kafka default, 32 MiB per writer, adds up on a
+  -- shared TaskManager heap)
+  'properties.buffer.memory' = '4194304',
   'key.format' = 'raw',
   'key.fields' = 'k',
   'value.format' = 'raw',
@@ -103,6 +112,9 @@ CREATE TEMPORARY TABLE metrics_sink (
   'topic' = {{ topic.metrics }},
   'properties.bootstrap.servers' = {{ kafka.bootstrap }},
   'sink.delivery-guarantee' = 'at-least-once',
+  -- low-volume sinks: a small producer buffer (the Kafka default, 32 MiB per writer, adds up on a
+  -- shared TaskManager heap)
+  'properties.buffer.memory' = '4194304',
   'key.format' = 'raw',
   'key.fields' = 'k',
   'value.format' = 'raw',

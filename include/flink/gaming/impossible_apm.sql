@@ -1,6 +1,7 @@
 -- impossible_apm: a long run of actions, each closer to the previous one than a human can keep up
--- (60000 / max_apm ms). An over-window gives each action its gap to the previous action, so that
--- the pattern can start only at the first action of a run (one partial match, one alert, per run).
+-- (60000 / max_apm ms). Over-windows only (no open partial match per player): each action gets its
+-- gap to the previous one, runs are numbered by counting run starts, and the action at position
+-- min_run_actions of its run fires: exactly one alert per run.
 CREATE TEMPORARY VIEW impossible_apm_gaps AS
 SELECT player_id, event_id, `ts`, epoch_ms,
   IF(COUNT(*) OVER w = 1, CAST(NULL AS BIGINT), epoch_ms - FIRST_VALUE(epoch_ms) OVER w) AS gap_ms
@@ -10,32 +11,33 @@ FROM (
 )
 WINDOW w AS (PARTITION BY player_id ORDER BY `ts` ROWS BETWEEN 1 PRECEDING AND CURRENT ROW);
 
+-- run_no: how many runs the player started so far (a run starts at the player's first action or
+-- after a gap of at least 60000 / max_apm ms)
+CREATE TEMPORARY VIEW impossible_apm_runs AS
+SELECT *,
+  SUM(IF(gap_ms IS NULL OR gap_ms >= 60000 / {{ max_apm }}, 1, 0))
+    OVER (PARTITION BY player_id ORDER BY `ts` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_no
+FROM impossible_apm_gaps;
+
+-- the position (pos) of each action in its run, and the run's first action
+CREATE TEMPORARY VIEW impossible_apm_positions AS
+SELECT player_id, event_id, `ts`, epoch_ms,
+  COUNT(*) OVER r AS pos,
+  FIRST_VALUE(event_id) OVER r AS first_id,
+  FIRST_VALUE(epoch_ms) OVER r AS first_ms
+FROM impossible_apm_runs
+WINDOW r AS (PARTITION BY player_id, run_no ORDER BY `ts` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
+
 SELECT
   player_id AS entity,
   first_id AS first_event_id,
-  first_ts AS first_event_time,
-  last_ts AS last_event_time,
+  TO_TIMESTAMP_LTZ(first_ms, 3) AS first_event_time,
+  `ts` AS last_event_time,
   JSON_OBJECT(
-    KEY 'event_ids' VALUE ARRAY[first_id, last_id],
-    KEY 'actions' VALUE actions,
-    KEY 'apm' VALUE ROUND(60000.0 * (actions - 1) / GREATEST(span_ms, 1), 1)
+    KEY 'event_ids' VALUE ARRAY[first_id, event_id],
+    KEY 'actions' VALUE pos,
+    KEY 'apm' VALUE ROUND(60000.0 * (pos - 1) / GREATEST(epoch_ms - first_ms, 1), 1)
   ) AS evidence
-FROM impossible_apm_gaps
-MATCH_RECOGNIZE (
-  PARTITION BY player_id
-  ORDER BY `ts`
-  MEASURES
-    S.event_id AS first_id, S.`ts` AS first_ts,
-    LAST(F.event_id) AS last_id, LAST(F.`ts`) AS last_ts,
-    COUNT(F.event_id) + 1 AS actions,
-    LAST(F.epoch_ms) - S.epoch_ms AS span_ms
-  ONE ROW PER MATCH
-  AFTER MATCH SKIP PAST LAST ROW
-  -- the start of a run, then min_run_actions - 1 actions that each follow too fast
-  PATTERN (S F{{{ min_run_actions_minus_1 }}})
-  DEFINE
-    -- S: the first action of a run (the player's first, or after a human-sized gap)
-    S AS S.gap_ms IS NULL OR S.gap_ms >= 60000 / {{ max_apm }},
-    -- F: an action less than 60000 / max_apm ms after the previous one
-    F AS F.gap_ms < 60000 / {{ max_apm }}
-)
+FROM impossible_apm_positions
+-- the min_run_actions-th action of a too-fast run
+WHERE pos = {{ min_run_actions }}
