@@ -22,11 +22,11 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from include.patternalarm.control.lag import consumer_lag
 from include.patternalarm.rules import group_id
+from include.patternalarm.scoring.report import ABSENCE_RULES  # an absence's latency is not alert − last event
 from include.patternalarm.settings import Settings
 from include.patternalarm.topics import ALERTS, DLQ, EVENTS, LATE
 
 SINK_GROUP = "patternalarm-incident-sink"
-ABSENCE_RULES = ("missing_heartbeat",)  # latency of an absence is not "alert − last event"
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import psycopg
@@ -10,20 +9,9 @@ import typer
 from rich.table import Table
 
 from include.patternalarm.cli.common import clear_errors, console, settings
-from include.patternalarm.rules import load_catalog
-from include.patternalarm.scoring import score as score_alerts
-from include.patternalarm.scoring.load import (
-    ScoreError,
-    dedupe,
-    dumps,
-    load_alerts_db,
-    load_alerts_kafka,
-    load_runs,
-    load_truth,
-)
+from include.patternalarm.scoring.load import ScoreError, dumps
+from include.patternalarm.scoring.report import score_runs
 from include.patternalarm.topics import ALERTS
-
-ABSENCE_RULES = {"missing_heartbeat": "silence_s"}
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
@@ -44,41 +32,12 @@ def score(
     """Recall and precision per rule, and alert latency p50/p95/p99 (alert visible − completing event)."""
     if source not in ("auto", "db", "kafka"):
         raise typer.BadParameter("must be auto, db or kafka", param_hint="--source")
-    s = settings()
-    runs = load_runs(s, run, last=last)
-    truth = load_truth(s, [r.run_id for r in runs])
-    since = min(r.started_at for r in runs) - timedelta(minutes=1)
-    ends = [r.finished_at or datetime.now(UTC) for r in runs]
-    run_end = max(ends)
-    until = run_end + timedelta(minutes=5)
-    tags = [r.tag for r in runs]
-    used = source
-    if source in ("auto", "db"):
-        try:
-            alerts = load_alerts_db(s, tags, since, until)
-            used = "db"
-        except ScoreError:
-            if source == "db":
-                raise
-            alerts, used = load_alerts_kafka(s, tags, since, until, topic=alerts_topic), "kafka"
-        if source == "auto" and not alerts:  # the incident sink did not store them (not running?)
-            alerts, used = load_alerts_kafka(s, tags, since, until, topic=alerts_topic), "kafka"
-    else:
-        alerts = load_alerts_kafka(s, tags, since, until, topic=alerts_topic)
-    catalog = load_catalog()
-    offsets = {rule: timedelta(seconds=catalog.rule(rule).values[param]) for rule, param in ABSENCE_RULES.items()
-               if rule in catalog.rules}
-    end_window = max(offsets.values(), default=timedelta(0)) + \
-        timedelta(milliseconds=catalog.job_values["watermark_delay_ms"]) + timedelta(seconds=10)
-    result = score_alerts(truth, dedupe(alerts), rules=list(catalog.rules), latency_offsets=offsets,
-                          absence_rules=list(ABSENCE_RULES), run_end=run_end, end_window=end_window)
-    report = {"runs": [r.run_id for r in runs], "alert_source": used, "alerts": len(alerts),
-              "latency_from": "persisted_at (database clock)" if used == "db" else "alerts topic record timestamp",
-              **result.as_dict()}
+    report, result = score_runs(settings(), run, last=last, source=source, alerts_topic=alerts_topic)
+    used, alerts = report["alert_source"], report["alerts"]
     if as_json:
         console.print_json(dumps(report))
         return
-    table = Table(title=f"score · runs {', '.join(report['runs'])} · alerts from {used} ({len(alerts)})")
+    table = Table(title=f"score · runs {', '.join(report['runs'])} · alerts from {used} ({alerts})")
     for col in ("rule", "fires", "detected", "recall", "precision", "TP", "FP near/bg/extra", "end-of-stream",
                 "p50 s", "p95 s", "p99 s"):
         table.add_column(col, justify="right" if col != "rule" else "left")
