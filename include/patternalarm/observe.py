@@ -56,6 +56,7 @@ class Observer:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     interval: float = 2.0
     domains: tuple[str, ...] = tuple(EVENTS)
+    rules: frozenset[str] | None = None  # only these rule ids (default: the catalog's)
     samples: list[Sample] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,10 @@ class Observer:
         self._start_offsets = {t: self._offsets_at(t, self.started_at) for t in (DLQ, LATE)}
         self._conn: psycopg.Connection | None = None
         self.errors: list[str] = []
+        if self.rules is None:
+            from include.patternalarm.rules import load_catalog
+
+            self.rules = frozenset(load_catalog().rules)
 
     # --- Kafka ---------------------------------------------------------------------------------
     def _partitions(self, topic: str) -> list[TopicPartition]:
@@ -96,12 +101,13 @@ class Observer:
 
     def _alert_stats(self) -> tuple[dict[str, int], dict[str, int], float | None, float | None]:
         conn = self._db()
+        rules = sorted(self.rules or ())
         alerts = dict(conn.execute(
-            "select rule_id, count(*) from alerts where persisted_at >= %s group by rule_id",
-            (self.started_at,)).fetchall())
+            "select rule_id, count(*) from alerts where persisted_at >= %s and rule_id = any(%s) group by rule_id",
+            (self.started_at, rules)).fetchall())
         incidents = dict(conn.execute(
-            "select rule_id, count(*) from incidents where last_seen >= %s and domain <> 'platform'"
-            " group by rule_id", (self.started_at,)).fetchall())
+            "select rule_id, count(*) from incidents where last_seen >= %s and rule_id = any(%s) group by rule_id",
+            (self.started_at, rules)).fetchall())
         p50, p99 = conn.execute(
             "select percentile_cont(0.5) within group (order by s), percentile_cont(0.99) within group (order by s)"
             " from (select extract(epoch from persisted_at - last_event_time)::float8 as s from alerts"
