@@ -43,4 +43,4 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    app(prog_name="bin/patternalarm")

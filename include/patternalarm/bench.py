@@ -1,0 +1,310 @@
+"""`bench`: the platform's numbers on the real stack — steady latency, capacity, and a traffic spike.
+
+- **steady**: the seed rate (50,000 events/min) with injected scenarios; end-to-end latency (event
+  time of the completing event → alert row visible in PostgreSQL) p50/p95/p99/max, recall and
+  precision per rule;
+- **capacity**: the rate rises step by step (no scenarios) until the detection jobs fall behind; the
+  highest sustained events/s, and which component saturated first (CPU per service, lag);
+- **spike**: 10× the steady rate for a while with the scaler DAG switched on; lag, latency and
+  scaling events over time, and alerts lost or duplicated (scored against ground truth).
+
+Every result records the machine (cores, memory, load before and after): this machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from include.patternalarm.airflow_client import AirflowClient
+from include.patternalarm.demo import DemoState, deploy_domains
+from include.patternalarm.flink.deploy import find_job, job_health
+from include.patternalarm.flink.rest import FlinkRest
+from include.patternalarm.observe import Observer, machine
+from include.patternalarm.scoring.core import percentile
+from include.patternalarm.scoring.report import ABSENCE_RULES, score_runs
+from include.patternalarm.settings import Settings
+from include.patternalarm.simulator import SimulationConfig, Spike, run_simulation
+from include.patternalarm.topics import DOMAINS
+
+SCALER_DAG = "scale_flink_on_kafka_lag"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    steady_s: float
+    steady_rate: float
+    capacity_rates: tuple[float, ...]
+    capacity_step_s: float
+    spike_total_s: float
+    spike: Spike
+    drain_timeout_s: float
+
+    @classmethod
+    def full(cls) -> BenchPlan:
+        return cls(steady_s=300, steady_rate=50_000 / 60, capacity_rates=(2_000, 4_000, 8_000, 12_000, 16_000, 24_000),
+                   capacity_step_s=45, spike_total_s=240, spike=Spike(10, 60, 60), drain_timeout_s=180)
+
+    @classmethod
+    def quick(cls) -> BenchPlan:
+        return cls(steady_s=45, steady_rate=50_000 / 60, capacity_rates=(2_000, 8_000), capacity_step_s=15,
+                   spike_total_s=45, spike=Spike(10, 10, 20), drain_timeout_s=30)
+
+
+def _run_id(kind: str) -> str:
+    return f"sim-{datetime.now(UTC):%Y%m%dT%H%M%S}-b{kind[:2]}{uuid.uuid4().hex[:4]}"
+
+
+def _simulate(settings: Settings, config: SimulationConfig) -> dict[str, Any]:
+    return run_simulation(settings, config).as_dict()
+
+
+def _drain(observer: Observer, timeout: float, settle: float = 12.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        sample = observer.sample()
+        if sum(sample.lag.values()) < 200 and (sample.sink_lag or 0) == 0 and time.monotonic() - started >= settle:
+            break
+        time.sleep(2)
+    return round(time.monotonic() - started, 1)
+
+
+def _alert_latencies(settings: Settings, run: dict[str, Any]) -> list[tuple[str, float]]:
+    """(visible_at, seconds) of every alert on the run's scenario entities (absence rules excluded)."""
+    with psycopg.connect(settings.db_conninfo("reporting"), connect_timeout=10) as conn:
+        rows = conn.execute(
+            "select persisted_at, extract(epoch from persisted_at - last_event_time)::float8 from alerts"
+            " where entity like %s and rule_id <> all(%s) and persisted_at >= %s order by persisted_at",
+            (f"%-{run['tag']}-%", list(ABSENCE_RULES), datetime.fromisoformat(run["started_at"]))).fetchall()
+    return [(at.isoformat(), seconds) for at, seconds in rows]
+
+
+def _series(observer: Observer, since: float) -> list[dict[str, Any]]:
+    return [{"t": round(s.at - since, 1), "event_rate": round(sum(s.event_rate.values()), 1),
+             "lag": sum(s.lag.values()), "lag_by_domain": s.lag, "sink_lag": s.sink_lag, "cpu": s.cpu,
+             "latency_p99": s.latency_p99, "load1": round(s.load1, 2)} for s in observer.samples if s.at >= since]
+
+
+def _score(settings: Settings, run_id: str) -> dict[str, Any]:
+    report, result = score_runs(settings, [run_id], source="db")
+    latencies = result.latencies_s
+    total = report["total"]
+    extra = sum(r["extra_alerts"] for r in report["rules"].values())
+    return {
+        "latency_s": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                      "p99": percentile(latencies, 99), "max": max(latencies) if latencies else None,
+                      "n": len(latencies)},
+        "recall": total["recall"], "precision": total["precision"],
+        "fires": total["fires"], "detected": total["detected"],
+        "lost": total["fires"] - total["detected"], "duplicated": extra,
+        "per_rule": {rule: {"recall": r["recall"], "precision": r["precision"], "fires": r["fires"],
+                            "detected": r["detected"], "latency_s": r["latency_s"]}
+                     for rule, r in report["rules"].items()},
+    }
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+def steady(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> dict[str, Any]:
+    say(f"steady: {plan.steady_rate * 60:,.0f} events/min for {plan.steady_s:.0f}s with injected scenarios")
+    since = time.time()
+    run = _simulate(settings, SimulationConfig(rate=plan.steady_rate, duration_s=plan.steady_s,
+                                               run_id=_run_id("steady")))
+    drained = _drain(observer, plan.drain_timeout_s)
+    result = {"run_id": run["run_id"], "rate_target": plan.steady_rate, "rate_achieved": run["background_rate"],
+              "events": run["events_sent"], "scenarios": run["scenarios_injected"], "drained_s": drained,
+              **_score(settings, run["run_id"]), "latency_over_time": _alert_latencies(settings, run),
+              "series": _series(observer, since)}
+    say(f"steady: latency p50 {result['latency_s']['p50']}, p99 {result['latency_s']['p99']}, recall "
+        f"{result['recall']}, precision {result['precision']}")
+    return result
+
+
+def capacity(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> dict[str, Any]:
+    steps = []
+    for rate in plan.capacity_rates:
+        say(f"capacity: {rate:,.0f} events/s for {plan.capacity_step_s:.0f}s")
+        since = time.time()
+        first = observer.sample()
+        run = _simulate(settings, SimulationConfig(rate=rate, duration_s=plan.capacity_step_s, scenarios=False,
+                                                   record_ground_truth=False, run_id=_run_id("capacity")))
+        last = observer.sample()
+        window = [s for s in observer.samples if s.at >= since]
+        cpu: dict[str, float] = {}
+        for s in window:
+            for name, value in s.cpu.items():
+                cpu[name] = cpu.get(name, 0.0) + value / max(len(window), 1)
+        achieved = run["background_rate"]
+        lag_end = sum(last.lag.values())
+        backlog_s = lag_end / achieved if achieved else 0.0
+        # the committed offsets move at checkpoints (every 10 s): a backlog under ~15 s is keeping up
+        sustained = backlog_s < 15 and achieved >= 0.9 * rate
+        busiest = max(cpu.items(), key=lambda kv: kv[1], default=("?", 0.0))
+        step = {"target_rate": rate, "achieved_rate": round(achieved, 1), "lag_start": sum(first.lag.values()),
+                "lag_end": lag_end, "backlog_s": round(backlog_s, 1), "sustained": sustained,
+                "cpu_avg_pct": {k: round(v, 1) for k, v in sorted(cpu.items())}, "busiest": busiest[0],
+                "producer_limited": achieved < 0.9 * rate}
+        steps.append(step)
+        say(f"capacity: achieved {achieved:,.0f}/s, backlog {backlog_s:.1f}s, busiest {busiest[0]} "
+            f"({busiest[1]:.0f}% of a core): {'keeps up' if sustained else 'falls behind'}")
+        _drain(observer, plan.drain_timeout_s)
+        if not sustained:
+            break
+    kept = [s for s in steps if s["sustained"]]
+    failing = next((s for s in steps if not s["sustained"]), None)
+    if failing is None:
+        saturated = "none within the tested range"
+    elif failing["producer_limited"]:
+        saturated = "the traffic generator (could not reach the target rate on this machine)"
+    else:
+        saturated = f"{failing['busiest']} (highest CPU while detection lag grew)"
+    return {"steps": steps, "highest_sustained_events_per_s": kept[-1]["achieved_rate"] if kept else 0.0,
+            "saturated_first": saturated}
+
+
+def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> dict[str, Any]:
+    say(f"spike: {plan.steady_rate * 60:,.0f} events/min with {plan.spike} and the scaler DAG on")
+    client = AirflowClient(settings)
+    started = datetime.now(UTC)
+    since = time.time()
+    try:
+        client.wait_parsed(SCALER_DAG)
+        client.set_paused(SCALER_DAG, False)
+        run = _simulate(settings, SimulationConfig(rate=plan.steady_rate, duration_s=plan.spike_total_s,
+                                                   spikes=(plan.spike,), run_id=_run_id("spike")))
+        drained = _drain(observer, plan.drain_timeout_s)
+    finally:
+        client.set_paused(SCALER_DAG, True)
+        client.close()
+    with psycopg.connect(settings.db_conninfo("reporting"), connect_timeout=10) as conn:
+        events = conn.execute(
+            "select decided_at, domain, action, from_parallelism, to_parallelism, outcome,"
+            " extract(epoch from rescaled_at - decided_at), extract(epoch from drained_at - decided_at), reason"
+            " from scaling_events where decided_at >= %s order by decided_at", (started,)).fetchall()
+    scaling = [{"t": round(e[0].timestamp() - since, 1), "domain": e[1], "action": e[2], "from": e[3], "to": e[4],
+                "outcome": e[5], "rescaled_after_s": e[6], "drained_after_s": e[7], "reason": e[8]} for e in events]
+    restore_parallelism(settings)
+    spike_window = (plan.spike.at_s, plan.spike.at_s + plan.spike.length_s)
+    series = _series(observer, since)
+
+    def p99(window: tuple[float, float]) -> float | None:
+        values = [s["latency_p99"] for s in series if window[0] <= s["t"] < window[1] and s["latency_p99"]]
+        return max(values) if values else None
+
+    result = {"run_id": run["run_id"], "spike": str(plan.spike), "drained_s": drained,
+              **_score(settings, run["run_id"]),
+              "scaling_events": scaling, "latency_over_time": _alert_latencies(settings, run), "series": series,
+              "p99_before_during_after_s": {"before": p99((0, spike_window[0])), "during": p99(spike_window),
+                                            "after": p99((spike_window[1], 1e9))}}
+    say(f"spike: {len([e for e in scaling if e['action'] != 'hold'])} scaling action(s), lost {result['lost']}, "
+        f"duplicated {result['duplicated']}")
+    return result
+
+
+def restore_parallelism(settings: Settings, parallelism: int = 1) -> None:
+    """Put the detection jobs back at their deployed parallelism after the spike (the scaler is paused)."""
+    with FlinkRest(settings.flink_rest) as rest:
+        for domain in DOMAINS:
+            job = find_job(settings, domain)
+            if job is not None and job_health(settings, job.id).parallelism != parallelism:
+                rest.rescale(job.id, parallelism)
+
+
+def run_bench(settings: Settings, plan: BenchPlan, *, only: tuple[str, ...] = ("steady", "capacity", "spike"),
+              say: Say = print, out_dir: Path | None = None) -> dict[str, Any]:
+    started = time.monotonic()
+    result: dict[str, Any] = {"kind": "bench", "plan": {**plan.__dict__, "spike": str(plan.spike)},
+                              "machine_before": machine()}
+    deployment = deploy_domains(settings, DOMAINS, DemoState(), lambda state: None)
+    result["deployment"] = deployment
+    observer = Observer(settings, interval=2.0).start()
+    try:
+        for name, step in (("steady", steady), ("capacity", capacity), ("spike", spike)):
+            if name in only:
+                result[name] = step(settings, plan, observer, say)
+    finally:
+        observer.stop()
+    result["machine_after"] = machine()
+    result["seconds"] = round(time.monotonic() - started, 1)
+    folder = out_dir or settings.reports_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    folder.mkdir(parents=True, exist_ok=True)
+    result["plots"] = plot(result, folder)
+    path = folder / "result.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    result["report_dir"] = str(folder)
+    return result
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+def plot(result: dict[str, Any], folder: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+
+    def save(fig: Any, name: str) -> None:
+        path = folder / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(str(path))
+
+    for scenario in ("steady", "spike"):
+        data = result.get(scenario)
+        if not data:
+            continue
+        points = data["latency_over_time"]
+        if points:
+            t0 = datetime.fromisoformat(points[0][0])
+            fig, ax = plt.subplots(figsize=(8, 3.5))
+            ax.scatter([(datetime.fromisoformat(p[0]) - t0).total_seconds() for p in points], [p[1] for p in points],
+                       s=8)
+            ax.axhline(3.0, color="red", linestyle="--", linewidth=1, label="3 s budget")
+            ax.set(xlabel="seconds into the run", ylabel="alert latency (s)",
+                   title=f"{scenario}: event → alert visible in PostgreSQL")
+            ax.legend()
+            save(fig, f"{scenario}_latency_over_time.png")
+        series = data["series"]
+        if series:
+            fig, ax = plt.subplots(figsize=(8, 3.5))
+            ax.plot([s["t"] for s in series], [s["event_rate"] for s in series], label="events/s in")
+            ax.set(xlabel="seconds", ylabel="events/s", title=f"{scenario}: throughput and detection lag")
+            ax2 = ax.twinx()
+            ax2.plot([s["t"] for s in series], [s["lag"] for s in series], color="tab:orange", label="lag (records)")
+            ax2.set_ylabel("consumer lag (records)")
+            for event in data.get("scaling_events", []):
+                if event["action"] != "hold":
+                    ax.axvline(event["t"], color="green", linestyle=":", linewidth=1)
+            ax.legend(loc="upper left")
+            ax2.legend(loc="upper right")
+            save(fig, f"{scenario}_throughput_and_lag.png")
+    steady_data = result.get("steady")
+    if steady_data and steady_data["latency_over_time"]:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist([p[1] for p in steady_data["latency_over_time"]], bins=30)
+        ax.set(xlabel="alert latency (s)", ylabel="alerts", title="steady: latency histogram")
+        save(fig, "steady_latency_histogram.png")
+    cap = result.get("capacity")
+    if cap and cap["steps"]:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        xs = range(len(cap["steps"]))
+        ax.bar(xs, [s["achieved_rate"] for s in cap["steps"]],
+               color=["tab:green" if s["sustained"] else "tab:red" for s in cap["steps"]])
+        ax.set_xticks(list(xs), [f"{s['target_rate']:,.0f}" for s in cap["steps"]])
+        ax.set(xlabel="target events/s", ylabel="achieved events/s",
+               title="capacity: green keeps up, red falls behind")
+        save(fig, "capacity_steps.png")
+    return files
+

@@ -1,0 +1,76 @@
+"""`bench`: measure the platform on the real stack (steady latency, capacity, spike with the scaler)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from include.patternalarm import stack as stack_mod
+from include.patternalarm.bench import BenchPlan, run_bench
+from include.patternalarm.cli.common import clear_errors, console, fail, settings
+
+PARTS = ("steady", "capacity", "spike")
+
+
+def _fmt(value: object, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.2f}{unit}"
+    return f"{value}{unit}"
+
+
+@clear_errors(stack_mod.StackError)
+def bench(
+    quick: Annotated[bool, typer.Option(help="A smoke run in under 3 minutes instead of the full run.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="steady | capacity | spike (repeat).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Steady latency and recall, capacity, and a 10× spike with the scaler — JSON + PNG plots in the reports folder."""
+    parts = tuple(only or PARTS)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise typer.BadParameter(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}",
+                                 param_hint="--only")
+    say = (lambda m: None) if as_json else (lambda m: console.print(f"[dim]·[/] {m}", highlight=False))
+    rows = stack_mod.up(settings(), progress=say)
+    if not all(r.healthy for r in rows):
+        raise fail("the stack is not healthy: see `bin/patternalarm stack status`")
+    result = run_bench(settings(), BenchPlan.quick() if quick else BenchPlan.full(), only=parts, say=say)
+    if as_json:
+        slim = json.loads(json.dumps(result, default=str))
+        for part in ("steady", "spike"):
+            if part in slim:
+                slim[part].pop("latency_over_time", None)
+                slim[part].pop("series", None)
+        print(json.dumps(slim, indent=2))
+        return
+    table = Table(title=f"bench ({'quick' if quick else 'full'}) · {result['seconds']:.0f}s")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    if "steady" in result:
+        s = result["steady"]
+        for q in ("p50", "p95", "p99", "max"):
+            table.add_row(f"steady latency {q}", _fmt(s["latency_s"][q], " s"))
+        table.add_row("steady recall / precision", f"{_fmt(s['recall'])} / {_fmt(s['precision'])}")
+    if "capacity" in result:
+        c = result["capacity"]
+        table.add_row("highest sustained events/s", _fmt(c["highest_sustained_events_per_s"]))
+        table.add_row("saturated first", c["saturated_first"])
+    if "spike" in result:
+        p = result["spike"]
+        table.add_row("spike scaling actions", str(len([e for e in p["scaling_events"] if e["action"] != "hold"])))
+        table.add_row("spike alerts lost / duplicated", f"{p['lost']} / {p['duplicated']}")
+        for k, v in p["p99_before_during_after_s"].items():
+            table.add_row(f"spike p99 latency {k}", _fmt(v, " s"))
+    table.add_row("load before → after", f"{result['machine_before']['load_avg'][0]:.1f} → "
+                                         f"{result['machine_after']['load_avg'][0]:.1f}")
+    console.print(table)
+    console.print(f"report and plots: {result['report_dir']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

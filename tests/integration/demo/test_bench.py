@@ -1,0 +1,36 @@
+"""`bench --quick --json`: a parsable result with every figure the benchmark promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from include.patternalarm.settings import Settings
+
+
+def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
+    done = subprocess.run(["bin/patternalarm", "bench", "--quick", "--json"], capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    for when in ("machine_before", "machine_after"):
+        assert result[when]["cores"] >= 1 and len(result[when]["load_avg"]) == 3
+    steady = result["steady"]
+    assert set(steady["latency_s"]) >= {"p50", "p95", "p99", "max"}
+    assert steady["latency_s"]["n"] > 0 and steady["latency_s"]["p50"] <= steady["latency_s"]["max"]
+    assert steady["per_rule"] and all({"recall", "precision"} <= set(r) for r in steady["per_rule"].values())
+    assert steady["recall"] is not None and steady["recall"] > 0
+    capacity = result["capacity"]
+    assert capacity["steps"] and capacity["highest_sustained_events_per_s"] >= 0
+    assert isinstance(capacity["saturated_first"], str) and capacity["saturated_first"]
+    assert all("cpu_avg_pct" in s and "backlog_s" in s for s in capacity["steps"])
+    spike = result["spike"]
+    assert {"lost", "duplicated", "scaling_events", "p99_before_during_after_s"} <= set(spike)
+    assert spike["duplicated"] >= 0 and spike["lost"] >= 0
+    plots = [Path(p) for p in result["plots"]]
+    names = {p.name for p in plots}
+    assert {"steady_latency_over_time.png", "steady_latency_histogram.png", "steady_throughput_and_lag.png",
+            "capacity_steps.png", "spike_throughput_and_lag.png"} <= names
+    assert all(p.stat().st_size > 1000 for p in plots)
+    assert (Path(result["report_dir"]) / "result.json").exists()
