@@ -20,7 +20,9 @@ from tests.integration.incidents.conftest import Connect
 from tests.support import unique, wait_until
 
 Ingest = Callable[[list[dict[str, Any]]], dict[str, int]]
-T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+# an hour ago (whole minute): alerts are stored after their events, and 40 minutes of test timeline stay
+# in the past and within the auto-resolve quiet period
+T0 = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
 
 
 def _alert(rule: str, entity: str, n: int, minutes: float = 0, severity: str = "medium",
