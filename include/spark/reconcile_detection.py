@@ -103,6 +103,14 @@ def reconcile_domain(spark: SparkSession, cfg: ReconcileConfig, domain: str,
 
     rr = cfg.read_range(domain)
     result = DomainResult(domain=domain, read_range=rr)
+    timings = result.timings
+    mark = [time.monotonic()]
+
+    def _lap() -> float:
+        now = time.monotonic()
+        elapsed, mark[0] = round(now - mark[0], 1), now
+        return elapsed
+
     raw = read_topic(spark, cfg.bootstrap, cfg.topics[domain], rr.start_ms, rr.end_ms)
     _view(raw, f"raw_{domain}")
     validated = domain in PARSE_FIELDS
@@ -118,12 +126,14 @@ def reconcile_domain(spark: SparkSession, cfg: ReconcileConfig, domain: str,
                          F.count_if((F.col("kafka_ts_ms") >= cfg.range.start_ms)
                                     & (F.col("kafka_ts_ms") < cfg.range.end_ms)).alias("in_range")).first()
     result.records_read, result.records_in_range = int(counts["n"]), int(counts["in_range"])
+    timings["read_parse"] = _lap()
 
     minutes = [r.asDict() for r in spark.sql(completeness_sql(
         domain, f"records_{domain}", "metrics", cfg.range.start_ms, cfg.range.end_ms, validated=validated)).collect()]
     for m in minutes:
         result.minutes[m["status"]] += 1
         result.reported_total += int(m["reported_total"])
+    timings["completeness"] = _lap()
 
     diffs: list[dict[str, Any]] = []
     specs = cfg.rules_for(domain)
@@ -132,29 +142,38 @@ def reconcile_domain(spark: SparkSession, cfg: ReconcileConfig, domain: str,
         late = late_offsets(spark, cfg, domain, rr.start_ms)
         events = spark.sql(rule_events_sql(f"records_{domain}", late)).persist(StorageLevel.MEMORY_AND_DISK)
         _view(events, f"events_{domain}")
-        alerts, certainty = [], []
+        result.rule_events = events.count()
+        timings["rule_events"] = _lap()
+        inputs, certainty = {}, []
         for spec in specs:
             rule = batch_rule(spec.rule_id)
-            input_view = _view(spark.sql(rule.input_sql(spec, f"events_{domain}")), f"in_{spec.rule_id}")
-            cert = spark.sql(rule.certainty_sql(spec, input_view, rr.start_ms, cfg.horizon_ms(domain)))
-            cert_view = _view(cert, f"cert_{spec.rule_id}")
+            inputs[spec.rule_id] = _view(spark.sql(rule.input_sql(spec, f"events_{domain}")), f"in_{spec.rule_id}")
+            cert = spark.sql(rule.certainty_sql(spec, inputs[spec.rule_id], rr.start_ms, cfg.horizon_ms(domain)))
             certainty.append(cert.select(F.lit(spec.rule_id).alias("rule_id"), "id", "certain"))
-            alerts.append(spark.sql(batch_alerts_sql(spec, input_view, cert_view)))
-        batch = alerts[0]
-        for df in alerts[1:]:
-            batch = batch.unionByName(df)
+        # materialised once (lineage cut): the batch alerts and the stream's alerts both join it, and
+        # Spark 4.1's CTE inlining fails on plans that combine several of these queries
         cert_all = certainty[0]
         for df in certainty[1:]:
             cert_all = cert_all.unionByName(df)
-        # materialised (lineage cut): later queries join them several times, and Spark's CTE inlining
-        # fails on plans that combine several of these CTE queries (PLAN_VALIDATION_FAILED_RULE_IN_BATCH)
-        _view(batch.localCheckpoint(), f"batch_{domain}")
         _view(cert_all.localCheckpoint(), f"certainty_{domain}")
+        timings["certainty"] = _lap()
+        alerts = []
+        for spec in specs:
+            cert_view = _view(spark.table(f"certainty_{domain}").where(F.col("rule_id") == spec.rule_id)
+                              .select("id", "certain"), f"cert_{spec.rule_id}")
+            alerts.append(spark.sql(batch_alerts_sql(spec, inputs[spec.rule_id], cert_view)))
+        batch = alerts[0]
+        for df in alerts[1:]:
+            batch = batch.unionByName(df)
+        _view(batch.localCheckpoint(), f"batch_{domain}")
+        timings["detect"] = _lap()
         stream_candidates(spark, cfg, domain, [s.rule_id for s in specs], rr.start_ms, password)
         scope = spark.sql(stream_scope_sql(f"stream_raw_{domain}", f"events_{domain}", f"certainty_{domain}"))
         _view(scope.localCheckpoint(), f"stream_{domain}")
+        timings["stream"] = _lap()
         diffs = [r.asDict() for r in spark.sql(diff_sql(domain, f"batch_{domain}", f"stream_{domain}",
                                                         cfg.range.start_ms, cfg.range.end_ms)).collect()]
+        timings["diff"] = _lap()
         for spec in specs:
             result.by_rule[spec.rule_id] = {o: 0 for o in OUTCOMES}
         for d in diffs:
@@ -235,7 +254,8 @@ def run(cfg: ReconcileConfig) -> Verdict:
         t0 = time.monotonic()
         result, diffs, minutes = reconcile_domain(spark, cfg, domain, password)
         print(f"[reconcile] {domain}: {result.records_read:,} records read, {len(diffs)} alerts compared "
-              f"in {time.monotonic() - t0:.1f}s", flush=True)
+              f"in {time.monotonic() - t0:.1f}s ({', '.join(f'{k} {v}s' for k, v in result.timings.items())})",
+              flush=True)
         results.append(result)
         all_diffs.extend(diffs)
         all_minutes.extend(minutes)

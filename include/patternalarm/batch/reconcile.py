@@ -149,6 +149,8 @@ class DomainResult:
     alerts_reconciled: bool = False
     by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)  # a few missed/spurious alerts
+    rule_events: int = 0  # valid, on-time, first copies: what the rules saw
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of the job
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -157,7 +159,8 @@ class DomainResult:
             "alerts_reconciled": self.alerts_reconciled,
             "outcomes": {o: self.outcomes.get(o, 0) for o in OUTCOMES},
             "minutes": {s: self.minutes.get(s, 0) for s in MINUTE_STATUSES},
-            "by_rule": self.by_rule, "examples": self.examples,
+            "by_rule": self.by_rule, "examples": self.examples, "rule_events": self.rule_events,
+            "timings_s": self.timings,
         }
 
 

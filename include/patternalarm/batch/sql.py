@@ -150,7 +150,7 @@ SELECT '{domain}' AS domain, m.minute_ms,
        coalesce(r.processed, 0) AS processed, coalesce(r.dead_lettered, 0) AS dead_lettered,
        coalesce(r.late, 0) AS late, coalesce(r.duplicates, 0) AS duplicates,
        coalesce(r.reported_total, 0) AS reported_total, coalesce(r.metrics_records, 0) AS metrics_records,
-       t.batch_invalid,
+       {'coalesce(t.batch_invalid, 0)' if validated else 'CAST(NULL AS BIGINT)'} AS batch_invalid,
        CASE WHEN coalesce(t.topic_records, 0) = coalesce(r.reported_total, 0) THEN 'ok'
             WHEN r.metrics_records IS NULL THEN 'no_metrics'
             WHEN r.reported_total < coalesce(t.topic_records, 0) THEN 'missing'

@@ -123,7 +123,7 @@ def test_completeness_per_minute(spark) -> None:
         (60_000, 1, 0, 0, "missing"),
         (120_000, 1, 2, 0, "excess"),
         (180_000, 1, 0, 0, "no_metrics"),
-        (240_000, 0, 3, None, "excess"),
+        (240_000, 0, 3, 0, "excess"),
     ]
 
 
