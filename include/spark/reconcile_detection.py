@@ -39,8 +39,10 @@ from include.patternalarm.batch.sql import (
     batch_alerts_sql,
     completeness_sql,
     diff_sql,
+    matches_sql,
     metrics_sql,
     parse_sql,
+    relevant_input_sql,
     rule_events_sql,
     stream_scope_sql,
 )
@@ -58,6 +60,13 @@ EXAMPLES = 20
 def _view(df: Any, name: str) -> str:
     df.createOrReplaceTempView(name)
     return name
+
+
+def _union(frames: list[Any]) -> Any:
+    result = frames[0]
+    for df in frames[1:]:
+        result = result.unionByName(df)
+    return result
 
 
 def load_metrics(spark: SparkSession, cfg: ReconcileConfig) -> str:
@@ -144,33 +153,38 @@ def reconcile_domain(spark: SparkSession, cfg: ReconcileConfig, domain: str,
         _view(events, f"events_{domain}")
         result.rule_events = events.count()
         timings["rule_events"] = _lap()
-        inputs, certainty = {}, []
+        # 1. detection: each rule over the entities that can match at all (a cheap pre-filter)
+        inputs, matches = {}, []
         for spec in specs:
             rule = batch_rule(spec.rule_id)
             inputs[spec.rule_id] = _view(spark.sql(rule.input_sql(spec, f"events_{domain}")), f"in_{spec.rule_id}")
-            cert = spark.sql(rule.certainty_sql(spec, inputs[spec.rule_id], rr.start_ms, cfg.horizon_ms(domain)))
-            certainty.append(cert.select(F.lit(spec.rule_id).alias("rule_id"), "id", "certain"))
-        # materialised once (lineage cut): the batch alerts and the stream's alerts both join it, and
-        # Spark 4.1's CTE inlining fails on plans that combine several of these queries
-        cert_all = certainty[0]
-        for df in certainty[1:]:
-            cert_all = cert_all.unionByName(df)
-        _view(cert_all.localCheckpoint(), f"certainty_{domain}")
-        timings["certainty"] = _lap()
-        alerts = []
-        for spec in specs:
-            cert_view = _view(spark.table(f"certainty_{domain}").where(F.col("rule_id") == spec.rule_id)
-                              .select("id", "certain"), f"cert_{spec.rule_id}")
-            alerts.append(spark.sql(batch_alerts_sql(spec, inputs[spec.rule_id], cert_view)))
-        batch = alerts[0]
-        for df in alerts[1:]:
-            batch = batch.unionByName(df)
-        _view(batch.localCheckpoint(), f"batch_{domain}")
+            matches.append(spark.sql(matches_sql(spec, inputs[spec.rule_id])))
+        # materialised (lineage cut): joined several times below, and Spark 4.1's CTE inlining fails on
+        # plans that combine several of these queries
+        _view(_union(matches).localCheckpoint(), f"matches_{domain}")
         timings["detect"] = _lap()
-        stream_candidates(spark, cfg, domain, [s.rule_id for s in specs], rr.start_ms, password)
-        scope = spark.sql(stream_scope_sql(f"stream_raw_{domain}", f"events_{domain}", f"certainty_{domain}"))
+        # 2. the stream's alerts (JDBC)
+        candidates = stream_candidates(spark, cfg, domain, [s.rule_id for s in specs], rr.start_ms, password)
+        _view(spark.table(candidates).localCheckpoint(), candidates)
+        timings["stream_read"] = _lap()
+        # 3. certainty, only for the entities that have an alert on either side
+        _view(spark.sql(f"""SELECT DISTINCT rule_id, entity FROM matches_{domain}
+                            UNION SELECT DISTINCT rule_id, entity FROM {candidates}""").localCheckpoint(),
+              f"alerted_{domain}")
+        certainty = []
+        for spec in specs:
+            rule = batch_rule(spec.rule_id)
+            relevant = _view(spark.sql(relevant_input_sql(inputs[spec.rule_id], spec.rule_id, f"alerted_{domain}")),
+                             f"rel_{spec.rule_id}")
+            cert = spark.sql(rule.certainty_sql(spec, relevant, rr.start_ms, cfg.horizon_ms(domain)))
+            certainty.append(cert.select(F.lit(spec.rule_id).alias("rule_id"), "id", "certain"))
+        _view(_union(certainty).localCheckpoint(), f"certainty_{domain}")
+        _view(spark.sql(batch_alerts_sql(f"matches_{domain}", f"certainty_{domain}")), f"batch_{domain}")
+        timings["certainty"] = _lap()
+        # 4. the stream's alerts located in the read window, then the diff
+        scope = spark.sql(stream_scope_sql(candidates, f"events_{domain}", f"certainty_{domain}"))
         _view(scope.localCheckpoint(), f"stream_{domain}")
-        timings["stream"] = _lap()
+        timings["stream_scope"] = _lap()
         diffs = [r.asDict() for r in spark.sql(diff_sql(domain, f"batch_{domain}", f"stream_{domain}",
                                                         cfg.range.start_ms, cfg.range.end_ms)).collect()]
         timings["diff"] = _lap()

@@ -104,6 +104,17 @@ class BatchRule:
     input_sql: Callable[[RuleSpec, str], str]  # events view -> the rule's input rows
     detect_sql: Callable[[RuleSpec, str], str]  # input view -> one row per match
     certainty_sql: Callable[[RuleSpec, str, int, int], str]  # input view, read_start_ms, horizon_ms
+    # input view -> the entities that can match at all (a necessary condition, cheap to aggregate):
+    # the sequential detection then only runs over their events
+    candidates_sql: Callable[[RuleSpec, str], str] | None = None
+
+    def candidate_input_sql(self, spec: RuleSpec, input_view: str) -> str:
+        """The rule's input restricted to entities that can match, as a derived table that goes where a
+        view name goes (the input itself without a pre-filter)."""
+        if self.candidates_sql is None:
+            return input_view
+        return (f"(SELECT i.* FROM {input_view} i LEFT SEMI JOIN ({self.candidates_sql(spec, input_view)}) k "
+                f"ON i.entity = k.entity) candidates")
 
     def window_s(self, spec: RuleSpec) -> int | None:
         if self.window_param is None:
@@ -383,6 +394,43 @@ FROM {input_view}
 
 
 # -------------------------------------------------------------------------------------------------
+# pre-filters: entities that can match at all (each HAVING is implied by any match of the rule)
+
+def _card_testing_candidates(spec: RuleSpec, input_view: str) -> str:
+    return f"""SELECT entity FROM {input_view} GROUP BY entity
+HAVING count_if(amount < {spec.num('small_amount_max')}) >= {spec.num('min_small_auths')}
+   AND count_if(amount > {spec.num('large_amount_min')}) >= 1"""
+
+
+def _velocity_candidates(spec: RuleSpec, input_view: str) -> str:
+    # a window's sum is at most the sum of the positive amounts of all the card's auths
+    return f"""SELECT entity FROM {input_view} GROUP BY entity
+HAVING count(*) > {spec.num('max_auths')} OR sum(greatest(amount, 0D)) > {spec.num('max_amount')}"""
+
+
+def _travel_candidates(spec: RuleSpec, input_view: str) -> str:
+    # great-circle distance <= R * (latitude span + longitude span), in radians
+    return f"""SELECT entity FROM {input_view} GROUP BY entity
+HAVING count(*) >= 2
+   AND 6371.0D * (radians(max(lat) - min(lat)) + radians(max(lon) - min(lon))) >= {spec.num('min_distance_km')}"""
+
+
+def _account_takeover_candidates(spec: RuleSpec, input_view: str) -> str:
+    return f"""SELECT entity FROM {input_view} GROUP BY entity
+HAVING count_if(event_type = 'login_failed') >= {spec.num('min_failed_logins')}
+   AND count_if(event_type = 'login') >= 1 AND count_if(event_type = 'payout') >= 1
+   AND count_if(event_type IN ('password_reset', 'payout_change')) >= 1"""
+
+
+def _structuring_candidates(spec: RuleSpec, input_view: str) -> str:
+    return f"SELECT entity FROM {input_view} GROUP BY entity HAVING count(*) >= {spec.num('min_deposits')}"
+
+
+def _out_of_range_candidates(spec: RuleSpec, input_view: str) -> str:
+    return f"SELECT entity FROM {input_view} GROUP BY entity HAVING count_if(oor) >= 1"
+
+
+# -------------------------------------------------------------------------------------------------
 # the registry
 # -------------------------------------------------------------------------------------------------
 
@@ -395,14 +443,16 @@ def _gap(spec_param: str = "window_s") -> Callable[[RuleSpec, str, int, int], st
 BATCH_RULES: dict[str, BatchRule] = {
     r.rule_id: r for r in (
         BatchRule("card_testing", "payments", "window_s", _card_testing_input, _card_testing,
-                  lambda s, v, rs, h: _always_certain(v, rs, h)),
-        BatchRule("velocity", "payments", "window_s", _velocity_input, _velocity, _gap()),
+                  lambda s, v, rs, h: _always_certain(v, rs, h), _card_testing_candidates),
+        BatchRule("velocity", "payments", "window_s", _velocity_input, _velocity, _gap(), _velocity_candidates),
         BatchRule("impossible_travel", "payments", None, _travel_input, _impossible_travel,
-                  lambda s, v, rs, h: _travel_certainty(v, rs, h, s)),
-        BatchRule("account_takeover", "payments", "window_s", _security_input, _account_takeover, _gap()),
-        BatchRule("structuring", "payments", "window_s", _deposits_input, _structuring, _gap()),
+                  lambda s, v, rs, h: _travel_certainty(v, rs, h, s), _travel_candidates),
+        BatchRule("account_takeover", "payments", "window_s", _security_input, _account_takeover, _gap(),
+                  _account_takeover_candidates),
+        BatchRule("structuring", "payments", "window_s", _deposits_input, _structuring, _gap(),
+                  _structuring_candidates),
         BatchRule("out_of_range", "iot", None, _readings_input, _out_of_range,
-                  lambda s, v, rs, h: _out_of_range_certainty(v, rs, h)),
+                  lambda s, v, rs, h: _out_of_range_certainty(v, rs, h), _out_of_range_candidates),
     )
 }
 

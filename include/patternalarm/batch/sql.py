@@ -176,16 +176,32 @@ ORDER BY m.minute_ms
 """
 
 
-def batch_alerts_sql(spec: RuleSpec, input_view: str, certainty_view: str) -> str:
-    """The rule's matches with their ``alert_id`` (sha256 of ``rule_id|rule_version|entity|first id``)
-    and whether the batch is certain of them."""
+def matches_sql(spec: RuleSpec, input_view: str) -> str:
+    """The rule's matches over ``input_view`` (pre-filtered to the entities that can match) with
+    their ``alert_id``: sha256 of ``rule_id|rule_version|entity|first matched event id``."""
     rule = batch_rule(spec.rule_id)
     return f"""
 SELECT '{spec.rule_id}' AS rule_id, {int(spec.version)} AS rule_version, m.entity,
        sha2(concat_ws('|', '{spec.rule_id}', '{int(spec.version)}', m.entity, m.first_id), 256) AS alert_id,
-       m.first_id, m.first_ts_ms, m.last_id, m.last_ts_ms, m.last_kafka_ts_ms, m.n,
-       coalesce(c.certain, true) AS certain
-FROM ({rule.detect_sql(spec, input_view)}) m LEFT JOIN {certainty_view} c ON c.id = m.last_id
+       m.first_id, m.first_ts_ms, m.last_id, m.last_ts_ms, m.last_kafka_ts_ms, m.n
+FROM ({rule.detect_sql(spec, rule.candidate_input_sql(spec, input_view))}) m
+"""
+
+
+def batch_alerts_sql(matches_view: str, certainty_view: str) -> str:
+    """Every rule's matches with whether the batch is certain of them (``certainty_view``: rule_id,
+    id, certain — computed for the entities that have an alert on either side)."""
+    return f"""
+SELECT m.*, coalesce(c.certain, true) AS certain
+FROM {matches_view} m LEFT JOIN {certainty_view} c ON c.rule_id = m.rule_id AND c.id = m.last_id
+"""
+
+
+def relevant_input_sql(input_view: str, rule_id: str, entities_view: str) -> str:
+    """A rule's input restricted to the entities of ``entities_view`` (rule_id, entity)."""
+    return f"""
+SELECT i.* FROM {input_view} i
+LEFT SEMI JOIN (SELECT entity FROM {entities_view} WHERE rule_id = '{rule_id}') r ON i.entity = r.entity
 """
 
 

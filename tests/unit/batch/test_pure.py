@@ -21,7 +21,7 @@ from include.patternalarm.batch.reconcile import (
 )
 from include.patternalarm.batch.rescore import RescoreConfig, plan_rescoring
 from include.patternalarm.batch.rules import BATCH_RULES, BatchRuleError, RuleSpec, batch_rule, default_margin_s
-from include.patternalarm.batch.sql import batch_alerts_sql, parse_sql
+from include.patternalarm.batch.sql import matches_sql, parse_sql
 from include.patternalarm.batch.timerange import RangeError, TimeRange, parse_instant, resolve_range
 from include.patternalarm.rules import load_catalog
 
@@ -145,9 +145,10 @@ def test_rule_specs_put_only_numbers_into_sql() -> None:
     with pytest.raises(BatchRuleError, match="cannot re-detect"):
         batch_rule("aimbot")
     spec = RuleSpec("velocity", 3, "payments", "medium", {"max_auths": 4, "max_amount": 2500.0, "window_s": 60})
-    sql = batch_alerts_sql(spec, "input", "cert")
+    sql = matches_sql(spec, "input")
     assert "'velocity', '3'" in sql and "2500.0D" in sql
     assert "WITH" not in sql.upper().replace("WITHIN", "")
+    assert "LEFT SEMI JOIN" in sql  # detection runs over the entities that can match only
 
 
 def test_default_margin_is_twice_the_longest_window() -> None:

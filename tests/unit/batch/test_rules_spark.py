@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from include.patternalarm.batch.rules import BATCH_RULES, RuleSpec
-from include.patternalarm.batch.sql import batch_alerts_sql
+from include.patternalarm.batch.sql import batch_alerts_sql, matches_sql
 
 CATALOG_V1 = {
     "card_testing": {"small_amount_max": 2.0, "min_small_auths": 3, "large_amount_min": 500.0, "window_s": 60},
@@ -64,8 +64,14 @@ def detect(spark: Any, rule_id: str, seq: Seq, *, read_start_ms: int = T0 - 3_60
     rule = BATCH_RULES[rule_id]
     spark.createDataFrame(seq.rows, SCHEMA).createOrReplaceTempView("t_events")
     spark.sql(rule.input_sql(spec, "t_events")).createOrReplaceTempView("t_input")
-    spark.sql(rule.certainty_sql(spec, "t_input", read_start_ms, horizon_ms)).createOrReplaceTempView("t_cert")
-    rows = spark.sql(batch_alerts_sql(spec, "t_input", "t_cert")).orderBy("last_ts_ms", "first_ts_ms").collect()
+    spark.sql(matches_sql(spec, "t_input")).createOrReplaceTempView("t_matches")
+    spark.sql(rule.certainty_sql(spec, "t_input", read_start_ms, horizon_ms)) \
+        .selectExpr(f"'{rule_id}' AS rule_id", "id", "certain").createOrReplaceTempView("t_cert")
+    rows = spark.sql(batch_alerts_sql("t_matches", "t_cert")).orderBy("last_ts_ms", "first_ts_ms").collect()
+    # the pre-filter only drops entities that cannot match: detection without it finds the same
+    unfiltered = spark.sql(rule.detect_sql(spec, "t_input")).collect()
+    assert sorted((r["first_id"], r["last_id"]) for r in unfiltered) == sorted((r["first_id"], r["last_id"])
+                                                                               for r in rows)
     return [(r["first_id"], r["last_id"], r["certain"]) for r in rows]
 
 
