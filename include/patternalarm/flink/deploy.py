@@ -97,7 +97,9 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
         raise DeployError(f"unknown domain {domain!r} (valid: {', '.join(DOMAINS)})")
     catalog = load_catalog(catalog_version, overrides=overrides)
     job_name = name or pipeline_name(domain)
-    running = find_job(settings, domain, name=job_name)
+    with FlinkRest(settings.flink_rest) as rest:
+        active = rest.find_active(job_name)  # newest first
+    running = active[0] if active else None
     if parallelism is None:  # an upgrade keeps the running job's parallelism (it may have been rescaled)
         parallelism = _parallelism(settings, running.id) if running is not None else 1
     job = render_job(catalog, domain, bootstrap=settings.bootstrap_servers, topics=topics, name=job_name,
@@ -107,6 +109,11 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
         if savepoint_path is not None or not upgrade:
             raise DeployError(f"{job.name} is already running as job {running.id} ({running.state}); stop it first "
                               "or deploy without --from-savepoint to upgrade it through a savepoint")
+        # two jobs of one name (two deploys raced): keep the newest's state, cancel the others so that
+        # only one job reads the topic and emits alerts
+        for extra in active[1:]:
+            progress(f"{job.name}: cancelling duplicate job {extra.id}")
+            cancel_job(settings, extra.id)
         progress(f"{job.name}: stopping job {running.id} with a savepoint")
         savepoint_path = stop_job(settings, running.id)
         progress(f"{job.name}: savepoint {savepoint_path}")
