@@ -1,32 +1,28 @@
--- impossible_apm: a long run of actions, each closer to the previous one than a human can keep up
--- (60000 / max_apm ms). Over-windows only (no open partial match per player): each action gets its
--- gap to the previous one, runs are numbered by counting run starts, and the action at position
--- min_run_actions of its run fires: exactly one alert per run.
-CREATE TEMPORARY VIEW impossible_apm_gaps AS
+-- impossible_apm: sustained actions per minute above a human limit: the player's last
+-- min_run_actions actions took less than (min_run_actions - 1) x 60000 / max_apm ms, i.e. their
+-- average pace beat max_apm. An average over a count window (not a gap between every two actions)
+-- tolerates the timing jitter of live producers. The alert is the rising edge: fast now, not at
+-- the player's previous action; one alert per sustained burst.
+CREATE TEMPORARY VIEW impossible_apm_windows AS
 SELECT player_id, event_id, `ts`, epoch_ms,
-  IF(COUNT(*) OVER w = 1, CAST(NULL AS BIGINT), epoch_ms - FIRST_VALUE(epoch_ms) OVER w) AS gap_ms
+  COUNT(*) OVER w AS actions,
+  FIRST_VALUE(event_id) OVER w AS first_id,
+  FIRST_VALUE(epoch_ms) OVER w AS first_ms
 FROM (
   SELECT player_id, event_id, `ts`, EXTRACT(EPOCH FROM `ts`) * 1000 + EXTRACT(MILLISECOND FROM `ts`) AS epoch_ms
   FROM events
 )
-WINDOW w AS (PARTITION BY player_id ORDER BY `ts` ROWS BETWEEN 1 PRECEDING AND CURRENT ROW);
+WINDOW w AS (PARTITION BY player_id ORDER BY `ts` ROWS BETWEEN {{ min_run_actions_minus_1 }} PRECEDING AND CURRENT ROW);
 
--- run_no: how many runs the player started so far (a run starts at the player's first action or
--- after a gap of at least 60000 / max_apm ms)
-CREATE TEMPORARY VIEW impossible_apm_runs AS
+CREATE TEMPORARY VIEW impossible_apm_edges AS
 SELECT *,
-  SUM(IF(gap_ms IS NULL OR gap_ms >= 60000 / {{ max_apm }}, 1, 0))
-    OVER (PARTITION BY player_id ORDER BY `ts` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_no
-FROM impossible_apm_gaps;
-
--- the position (pos) of each action in its run, and the run's first action
-CREATE TEMPORARY VIEW impossible_apm_positions AS
-SELECT player_id, event_id, `ts`, epoch_ms,
-  COUNT(*) OVER r AS pos,
-  FIRST_VALUE(event_id) OVER r AS first_id,
-  FIRST_VALUE(epoch_ms) OVER r AS first_ms
-FROM impossible_apm_runs
-WINDOW r AS (PARTITION BY player_id, run_no ORDER BY `ts` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
+  SUM(hot) OVER (PARTITION BY player_id ORDER BY `ts` ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS hot_pair
+FROM (
+  SELECT *,
+    IF(actions = {{ min_run_actions }}
+       AND epoch_ms - first_ms < {{ min_run_actions_minus_1 }} * 60000.0 / {{ max_apm }}, 1, 0) AS hot
+  FROM impossible_apm_windows
+);
 
 SELECT
   player_id AS entity,
@@ -35,9 +31,9 @@ SELECT
   `ts` AS last_event_time,
   JSON_OBJECT(
     KEY 'event_ids' VALUE ARRAY[first_id, event_id],
-    KEY 'actions' VALUE pos,
-    KEY 'apm' VALUE ROUND(60000.0 * (pos - 1) / GREATEST(epoch_ms - first_ms, 1), 1)
+    KEY 'actions' VALUE actions,
+    KEY 'apm' VALUE ROUND(60000.0 * (actions - 1) / GREATEST(epoch_ms - first_ms, 1), 1)
   ) AS evidence
-FROM impossible_apm_positions
--- the min_run_actions-th action of a too-fast run
-WHERE pos = {{ min_run_actions }}
+FROM impossible_apm_edges
+-- the last min_run_actions actions beat max_apm on average, and did not at the previous action
+WHERE hot = 1 AND hot_pair = 1
