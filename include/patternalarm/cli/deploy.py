@@ -42,6 +42,8 @@ def deploy(
                                                     "repeatable.")] = None,
     allow_unclaimed_state: Annotated[bool, typer.Option(help="Restore even if some savepoint state has no "
                                                         "operator any more (after adding/removing rules).")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Upgrade without restoring state (a rule's SQL changed "
+                                        "shape): the savepoint is still taken and printed, for a rollback.")] = False,
 ) -> None:
     """Deploy (or upgrade through a savepoint) the detection job of a domain, or of all three."""
     if ctx.invoked_subcommand is not None:
@@ -55,7 +57,7 @@ def deploy(
     for name in domains:
         job_id = deploy_domain(settings(), name, parallelism=parallelism, savepoint_path=from_savepoint,
                                catalog_version=catalog_version, overrides=overrides,
-                               allow_unclaimed_state=allow_unclaimed_state,
+                               allow_unclaimed_state=allow_unclaimed_state, restore=not fresh,
                                progress=lambda m: console.print(f"[dim]·[/] {m}", highlight=False))
         console.print(f"[green]{name}[/]: job {job_id}", highlight=False)
 

@@ -7,7 +7,8 @@ The API the CLI uses now and Airflow hooks wrap later:
   STATEMENT SET. When a job of the same ``pipeline.name`` runs, it is upgraded: stopped with a
   savepoint and the new job restores from it (unless ``savepoint_path`` is given or ``upgrade`` is
   False, which raises instead); ``parallelism=None`` keeps the running job's parallelism (1 for a
-  first deploy).
+  first deploy); ``restore=False`` still takes the savepoint (for a rollback) but starts without
+  state — for upgrades that change the plan (operator state would not map or not deserialize).
 - ``stop_domain(settings, domain)`` / ``stop_job(settings, job_id)`` → savepoint path.
 - ``find_job(settings, domain)`` → the running job (by ``pipeline.name``, e.g. patternalarm-payments).
 - ``job_health(settings, job_id)`` → state, tasks, restarts, last checkpoint, restored-from.
@@ -91,6 +92,7 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
                   topics: JobTopics | None = None, name: str | None = None, startup_mode: str = "group-offsets",
                   auto_offset_reset: str = "latest", consumer_group: str | None = None,
                   rules: Iterable[str] | None = None, upgrade: bool = True, allow_unclaimed_state: bool = False,
+                  restore: bool = True,
                   wait_running: float = 120.0, progress: Progress = _quiet) -> str:
     """Submit the domain's detection job; returns its Flink job id (see the module docstring)."""
     if domain not in DOMAINS:
@@ -117,6 +119,10 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
         progress(f"{job.name}: stopping job {running.id} with a savepoint")
         savepoint_path = stop_job(settings, running.id)
         progress(f"{job.name}: savepoint {savepoint_path}")
+        if not restore:  # a plan-changing upgrade: the state does not fit the new operators
+            progress(f"{job.name}: starting without state (the savepoint is kept for a rollback); "
+                     "events resume from the consumer group's committed offsets")
+            savepoint_path = None
     progress(f"{job.name}: submitting catalog v{catalog.version} ({len(job.rules)} rules, parallelism "
              f"{parallelism}{', from ' + savepoint_path if savepoint_path else ''})")
     job_id = _submit(settings, job.settings, job.ddl, job.statement_set, savepoint_path, allow_unclaimed_state)
