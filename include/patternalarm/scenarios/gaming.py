@@ -60,13 +60,15 @@ def speed_hack(ctx: ScenarioContext) -> list[ScenarioInstance]:
     jump = _event(ctx, 5.0, "move", match, x=round(x + 4 * max_speed, 3), y=round(y, 3), z=0.0)
     after, _ = _walk(ctx, match, (x + 4 * max_speed, y), 6.0, 2, 7.0)
     fires = [*walk, jump, *after]
-    sprint, _ = _walk(ctx, match, start, 0.0, 6, 0.9 * max_speed)
+    # 0.7 x the limit: live producers stamp event_time at send, so 1 s steps may shrink by a few
+    # hundred ms under load; the near miss must stay below the limit anyway
+    sprint, _ = _walk(ctx, match, start, 0.0, 6, 0.7 * max_speed)
     before, (x2, y2) = _walk(ctx, match, start, 0.0, 5, 7.0)
     other = _match(ctx)
     respawn = _event(ctx, 5.0, "move", other, x=round(x2 + 50 * max_speed, 3), y=round(y2, 3), z=0.0)
     return [
         _instance(ctx, "speed_hack", "fires", fires, len(walk)),
-        _instance(ctx, "speed_hack", "fast_sprint", sprint, None, notes=f"{0.9 * max_speed:.1f} units/s"),
+        _instance(ctx, "speed_hack", "fast_sprint", sprint, None, notes=f"{0.7 * max_speed:.1f} units/s"),
         _instance(ctx, "speed_hack", "jump_between_matches", [*before, respawn], None),
     ]
 
