@@ -2,8 +2,8 @@
 -- SQL (JSON_VALUE), so that malformed input is routed to the dead-letter topic instead of failing
 -- the job ('json' format would fail on poison messages or silently drop them).
 -- Event time: the event's own event_time (ISO-8601 UTC or epoch ms) when it parses and is not too
--- far in the future; otherwise the Kafka timestamp (such rows are dead-lettered as bad_event_time
--- and never reach a rule, but they must not hold back or push forward the watermark).
+-- far ahead of the Kafka timestamp; otherwise epoch 0 (such rows are dead-lettered as
+-- bad_event_time and never reach a rule; they must not push the watermark forward).
 CREATE TEMPORARY TABLE events_raw (
   `raw` STRING,
   `kafka_key` STRING,
@@ -31,7 +31,9 @@ CREATE TEMPORARY TABLE events_raw (
           ELSE TO_TIMESTAMP_LTZ(REGEXP_REPLACE(JSON_VALUE(`raw`, '$.event_time'), 'Z$|[+]00:?00$', ''),
                                 'yyyy-MM-dd''T''HH:mm:ss[.SSS]')
         END
-      ELSE `kafka_ts`
+      -- no usable event_time: such a row is dead-lettered, and epoch 0 never moves the watermark
+      -- (the Kafka timestamp would push it to "now", making a replay of older events late)
+      ELSE TO_TIMESTAMP_LTZ(0, 3)
     END,
   `pt` AS PROCTIME(),
   -- bounded out-of-orderness; per partition (the Kafka source tracks each split's watermark)
