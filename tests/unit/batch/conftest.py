@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,5 +22,7 @@ def spark() -> Iterator[Any]:
                .config("spark.ui.showConsoleProgress", "false")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
+    # py4j logs while it shuts down at interpreter exit, after pytest closed the captured streams
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     yield session
     session.stop()
