@@ -114,7 +114,7 @@ def reconcile_detection():
     )
 
     @task(trigger_rule="all_done", retries=0)
-    def evaluate(planned: dict) -> dict:
+    def evaluate(planned: dict | None) -> dict:
         """Log the verdict; a failing one opens a platform incident per domain and fails the run."""
         import logging
 
@@ -125,6 +125,8 @@ def reconcile_detection():
         from include.patternalarm.batch.runs import mark_error, reconciliation_result, record_incident
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
 
+        if not planned:  # the plan task failed (bad params): it said why; there is nothing to evaluate
+            raise AirflowFailException("no run was planned: see the plan task's log")
         log = logging.getLogger(__name__)
         hook = IncidentStoreHook()
         run_id = planned["run_id"]

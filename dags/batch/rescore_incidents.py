@@ -107,7 +107,7 @@ def rescore_incidents():
     )
 
     @task(trigger_rule="all_done", retries=0)
-    def report(planned: dict) -> dict:
+    def report(planned: dict | None) -> dict:
         """Log what the run changed; fail when the Spark job left no result."""
         import json
         import logging
@@ -116,6 +116,8 @@ def rescore_incidents():
 
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
 
+        if not planned:  # the plan task failed (bad params): it said why; there is nothing to evaluate
+            raise AirflowFailException("no run was planned: see the plan task's log")
         hook = IncidentStoreHook()
         row = hook.get_first("SELECT status, scored, changed, summary FROM rescoring_runs WHERE run_id = %s",
                              parameters=(planned["run_id"],))
