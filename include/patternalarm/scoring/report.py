@@ -23,16 +23,19 @@ ABSENCE_RULES = {"missing_heartbeat": "silence_s"}
 
 
 def score_runs(settings: Settings, run_ids: Iterable[str] | None = None, *, last: int = 1, source: str = "auto",
-               alerts_topic: str = ALERTS) -> tuple[dict[str, Any], Score]:
+               alerts_topic: str = ALERTS, settled_before: datetime | None = None) -> tuple[dict[str, Any], Score]:
     """Score simulator runs (default: the last) against the alerts; returns (report, score).
 
     ``source``: ``db`` (the incident store's alerts, latency from ``persisted_at``), ``kafka`` (the alerts
     topic, latency from the record timestamp) or ``auto`` (db, else kafka when the store has none).
+    ``settled_before``: score only instances whose last event is older (a run still going on).
     """
     if source not in ("auto", "db", "kafka"):
         raise ScoreError(f"alert source must be auto, db or kafka, not {source!r}")
     runs = load_runs(settings, list(run_ids) if run_ids else None, last=last)
     truth = load_truth(settings, [r.run_id for r in runs])
+    if settled_before is not None:
+        truth = [t for t in truth if t.last_event_time < settled_before]
     since = min(r.started_at for r in runs) - timedelta(minutes=1)
     run_end = max(r.finished_at or datetime.now(UTC) for r in runs)
     until = run_end + timedelta(minutes=5)
