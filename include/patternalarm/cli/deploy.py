@@ -71,13 +71,15 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         console.print_json(json.dumps(rows, default=str))
     else:
         table = Table(title="detection jobs")
-        for col in ("domain", "job", "state", "health", "parallelism", "checkpoints", "last cp", "restarts",
-                    "detail"):
+        for col in ("domain", "job", "state", "health", "catalog", "parallelism", "checkpoints", "last cp",
+                    "restarts", "detail"):
             table.add_column(col)
         for r in rows:
             age = r.get("last_checkpoint_age_s")
             table.add_row(r["domain"], r.get("job_id") or "", r["state"],
-                          "[green]healthy[/]" if r["healthy"] else "[red]unhealthy[/]", str(r.get("parallelism", "")),
+                          "[green]healthy[/]" if r["healthy"] else "[red]unhealthy[/]",
+                          f"v{r['catalog_version']}" if r.get("catalog_version") else "",
+                          str(r.get("parallelism", "")),
                           str(r.get("completed_checkpoints", "")), "" if age is None else f"{age:.0f}s ago",
                           str(r.get("restarts", "")), r.get("detail", ""))
         console.print(table)

@@ -48,6 +48,7 @@ class JobHealth:
     restored_from: str | None
     parallelism: int
     detail: str
+    catalog_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -168,6 +169,8 @@ def job_health(settings: Settings, job_id: str, *, max_checkpoint_age_s: float =
     with FlinkRest(settings.flink_rest) as rest:
         job = rest.job(job_id)
         checkpoints = rest.checkpoints(job_id)
+        execution = rest.call("GET", f"/jobs/{job_id}/config").get("execution-config") or {}
+        user_config = execution.get("user-config") or {}
         try:
             metric = rest.call("GET", f"/jobs/{job_id}/metrics?get=numRestarts")
             restarts = int(float(metric[0]["value"])) if metric else 0
@@ -197,7 +200,9 @@ def job_health(settings: Settings, job_id: str, *, max_checkpoint_age_s: float =
         completed_checkpoints=int(counts.get("completed", 0)), failed_checkpoints=int(counts.get("failed", 0)),
         restored_from=restored.get("external_path"), parallelism=max((v.get("parallelism", 0) for v in vertices),
                                                                        default=0),
-        detail="; ".join(problems) or "ok")
+        detail="; ".join(problems) or "ok",
+        catalog_version=int(user_config["catalog_version"]) if str(user_config.get("catalog_version", "")).isdigit()
+        else None)
 
 
 def domain_status(settings: Settings, domains: Iterable[str] = DOMAINS) -> list[dict[str, Any]]:

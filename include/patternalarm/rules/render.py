@@ -222,6 +222,8 @@ def render_job(catalog: Catalog, domain: str, *, bootstrap: str, topics: JobTopi
     job_name = name or pipeline_name(domain)
     settings = {
         "pipeline.name": job_name,
+        # shown by the REST API (/jobs/<id>/config, user-config): which catalog version a job runs
+        "pipeline.global-job-parameters": f"catalog_version:{catalog.version},domain:{domain}",
         "table.local-time-zone": "UTC",
         "parallelism.default": str(parallelism),
         "table.exec.source.idle-timeout": f"{catalog.job_values['idle_timeout_ms']} ms",

@@ -12,6 +12,7 @@ import pytest
 from include.patternalarm.airflow_client import AirflowApiError, AirflowClient
 from include.patternalarm.flink.deploy import find_job, job_health
 from include.patternalarm.flink.rest import FlinkRest
+from include.patternalarm.rules import catalog_versions
 from include.patternalarm.settings import Settings
 from include.patternalarm.stack.supervisor import Supervisor
 from include.patternalarm.topics import DOMAINS
@@ -50,21 +51,25 @@ def test_bad_params_are_refused_before_a_run_exists(airflow: AirflowClient, conf
     assert reason in str(excinfo.value)
 
 
-def test_upgrade_through_rest_restores_state_at_the_requested_parallelism(
+def test_upgrade_through_rest_runs_the_requested_version_and_parallelism_with_state(
         stack_settings: Settings, airflow: AirflowClient, detection_jobs: dict[str, str]) -> None:
+    newest = max(catalog_versions())
+    assert newest >= 2, "two catalog versions are needed to switch between them"
     before = healthy_job(stack_settings, "iot")
-    result = deploy(airflow, {"domains": ["iot"], "parallelism": 2, "upgrade_mode": "savepoint"})
+    result = deploy(airflow, {"domains": ["iot"], "catalog_version": 1, "parallelism": 2,
+                              "upgrade_mode": "savepoint"})
     assert result.ok, result.tasks
     after = healthy_job(stack_settings, "iot")
     assert after.job_id != before.job_id
-    assert after.parallelism == 2
+    assert (after.catalog_version, after.parallelism) == (1, 2)
     assert after.restored_from and "savepoint" in after.restored_from, "the new job must restore the savepoint"
-    action, status, parallelism, _version, job_id, restored = latest_deployment(stack_settings, "iot")
-    assert (action, status, parallelism, job_id, restored) == ("upgrade", "healthy", 2, after.job_id,
-                                                               after.restored_from)
-    # back to one subtask, again through the DAG (what the other tests expect)
+    action, status, parallelism, version, job_id, restored = latest_deployment(stack_settings, "iot")
+    assert (action, status, parallelism, version, job_id, restored) == (
+        "upgrade", "healthy", 2, "1", after.job_id, after.restored_from)
+    # back to the newest catalog on one subtask, again through the DAG (what the other tests expect)
     assert deploy(airflow, {"domains": ["iot"], "parallelism": 1}).ok
-    assert healthy_job(stack_settings, "iot").parallelism == 1
+    final = healthy_job(stack_settings, "iot")
+    assert (final.catalog_version, final.parallelism) == (newest, 1)
 
 
 def test_a_new_job_that_dies_during_the_upgrade_is_rolled_back(
