@@ -11,7 +11,7 @@ the same Kafka records (Spark's Kafka source, bounded by record timestamps) chec
   or *edge* (a difference that state from before the read window may explain; reported, not failed).
 
 Range edges: the range applies to Kafka record timestamps; the job also reads a margin before it
-(default twice the longest rule window: 60 min for payments, 10 min for IoT) and judges the alerts
+(default: what the rules need — 60 min for payments, 10 min for IoT) and judges the alerts
 whose **completing** event was received in the range, so consecutive hourly runs judge every alert
 exactly once. See `docs/batch.md`.
 
@@ -46,14 +46,15 @@ PARAMS = {
     "settle_minutes": Param(5, type="integer", minimum=0, maximum=180,
                             description="Default range: the last full hour that ended at least this long ago."),
     "margin_minutes": Param(None, type=["null", "integer"], minimum=0, maximum=240,
-                            description="Read this much before the range (empty: twice the longest rule window)."),
+                            description="Read this much before the range (empty: what the rules need, see docs/batch.md)."),
     "catalog_version": Param(None, type=["null", "integer"], minimum=1,
-                             description="Rule catalog version deployed (empty: the newest)."),
+                             description="Rule catalog version (empty: each domain's deployed version as "
+                                         "detection_deployments records it, else the newest)."),
     "rule_overrides": Param({}, type="object", description="Parameter overrides as deployed: {rule: {param: value}}."),
     "rules": Param([], type="array", items={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}, uniqueItems=True,
                    description="Re-detect only these rules (empty: every rule the batch can run)."),
     "topics": Param({}, type="object", additionalProperties={"type": "string", "pattern": "^[A-Za-z0-9._-]+$"},
-                    propertyNames={"enum": [*DOMAINS, "late", "dlq", "metrics"]},
+                    propertyNames={"enum": [*DOMAINS, "late", "dlq", "metrics", "alerts"]},
                     description="Advanced: read these topics instead of the platform's (a replay, a test)."),
     "label": Param("", type="string", maxLength=200, description="Free text stored with the run."),
 }
@@ -80,23 +81,32 @@ def reconcile_detection():
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.patternalarm.batch.plan import PlanError, jdbc_url, plan_reconciliation
-        from include.patternalarm.batch.runs import open_reconciliation
+        from include.patternalarm.batch.runs import deployed_catalog_versions, open_reconciliation
+        from include.patternalarm.batch.timerange import RangeError, resolve_range
         from include.patternalarm.rules import load_catalog
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
 
         kafka = BaseHook.get_connection("kafka_default").extra_dejson.get("bootstrap.servers")
         db = BaseHook.get_connection(IncidentStoreHook.default_conn_name)
         reference = pendulum.instance(dag_run.run_after) if dag_run and dag_run.run_after else pendulum.now("UTC")
+        hook = IncidentStoreHook()
+        try:  # the rule versions the detection jobs ran: what their alert ids carry
+            end = resolve_range(params.get("start"), params.get("end"), reference=reference,
+                                settle=pendulum.duration(minutes=params.get("settle_minutes") or 0)).end
+            deployed = deployed_catalog_versions(hook, list(params.get("domains") or []), end)
+        except (RangeError, TypeError):
+            deployed = {}  # plan_reconciliation explains what is wrong with the params
         try:
             cfg = plan_reconciliation(params, reference=reference, bootstrap=kafka or "", load_catalog=load_catalog,
-                                      jdbc=jdbc_url(db.host, db.port, db.schema), jdbc_user=db.login or "")
+                                      jdbc=jdbc_url(db.host, db.port, db.schema), jdbc_user=db.login or "",
+                                      deployed_versions=deployed)
         except PlanError as exc:
             raise AirflowFailException(f"invalid params: {exc}") from None
-        open_reconciliation(IncidentStoreHook(), cfg, dag_run_id=dag_run.run_id if dag_run else None,
-                            label=params.get("label"))
+        open_reconciliation(hook, cfg, dag_run_id=dag_run.run_id if dag_run else None, label=params.get("label"))
         logging.getLogger(__name__).info(
-            "reconciliation %s: range %s, domains %s, rules %s, read from %s", cfg.run_id, cfg.range,
-            ", ".join(cfg.domains), ", ".join(f"{r.rule_id} v{r.version}" for r in cfg.rules) or "none",
+            "reconciliation %s: range %s, domains %s, catalog versions deployed %s, rules %s, read from %s",
+            cfg.run_id, cfg.range, ", ".join(cfg.domains), deployed or "unknown (newest catalog)",
+            ", ".join(f"{r.rule_id} v{r.version}" for r in cfg.rules) or "none",
             {d: str(cfg.read_range(d).start) for d in cfg.domains})
         return {"run_id": cfg.run_id, "config": cfg.to_json(), "topics": dict(cfg.topics),
                 "domains": list(cfg.domains)}

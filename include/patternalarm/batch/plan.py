@@ -15,9 +15,9 @@ from typing import Any
 from include.patternalarm.batch.reconcile import ConfigError, ReconcileConfig
 from include.patternalarm.batch.rules import ALERT_DOMAINS, BatchRuleError, rule_specs_from_catalog
 from include.patternalarm.batch.timerange import RangeError, resolve_range
-from include.patternalarm.topics import DLQ, DOMAINS, EVENTS, LATE, METRICS
+from include.patternalarm.topics import ALERTS, DLQ, DOMAINS, EVENTS, LATE, METRICS
 
-TOPIC_KEYS = (*DOMAINS, "late", "dlq", "metrics")
+TOPIC_KEYS = (*DOMAINS, "late", "dlq", "metrics", "alerts")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:\[\]_-]{1,253}$")
 _DBNAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
@@ -38,7 +38,7 @@ def jdbc_url(host: str, port: int | None, database: str) -> str:
 
 def topics_from(overrides: Mapping[str, Any] | None) -> dict[str, str]:
     """The topics a run reads: the platform's, or ``overrides`` (tests, a replay into a side topic)."""
-    topics = {**EVENTS, "late": LATE, "dlq": DLQ, "metrics": METRICS}
+    topics = {**EVENTS, "late": LATE, "dlq": DLQ, "metrics": METRICS, "alerts": ALERTS}
     for key, value in (overrides or {}).items():
         if key not in TOPIC_KEYS:
             raise PlanError(f"topics: unknown key {key!r} (valid: {', '.join(TOPIC_KEYS)})")
@@ -65,13 +65,15 @@ def _domains(value: Any) -> tuple[str, ...]:
 
 
 def plan_reconciliation(params: Mapping[str, Any], *, reference: datetime, bootstrap: str, jdbc: str,
-                        jdbc_user: str, load_catalog: Callable[..., Any], run_id: str | None = None) -> ReconcileConfig:
+                        jdbc_user: str, load_catalog: Callable[..., Any], run_id: str | None = None,
+                        deployed_versions: Mapping[str, int] | None = None) -> ReconcileConfig:
     """The ``ReconcileConfig`` of one run.
 
     params: ``start``/``end`` (ISO-8601, optional: default the last full hour that ended at least
-    ``settle_minutes`` ago), ``domains``, ``margin_minutes`` (optional; default twice the longest rule
-    window), ``catalog_version`` (optional: newest), ``rule_overrides`` ({rule: {param: value}}, as
-    deployed), ``rules`` (optional subset to re-detect), ``topics`` (optional overrides).
+    ``settle_minutes`` ago), ``domains``, ``margin_minutes`` (optional; default from the rules'
+    windows), ``catalog_version`` (optional: else each domain's ``deployed_versions`` entry, else the
+    newest), ``rule_overrides`` ({rule: {param: value}}, as deployed), ``rules`` (optional subset to
+    re-detect), ``topics`` (optional overrides).
     """
     domains = _domains(params.get("domains", list(DOMAINS)))
     settle = params.get("settle_minutes", 5)
@@ -91,24 +93,33 @@ def plan_reconciliation(params: Mapping[str, Any], *, reference: datetime, boots
     rules = params.get("rules") or None
     if rules is not None and (not isinstance(rules, Sequence) or isinstance(rules, str)):
         raise PlanError("rules must be a list of rule ids")
+    topics = topics_from(params.get("topics"))
+    # the platform's deployments say nothing about jobs reading other topics (a replay, a test)
+    deployed = {d: v for d, v in (deployed_versions or {}).items() if topics.get(d) == EVENTS.get(d)}
+    specs = []
+    catalogs: dict[int | None, Any] = {}
     try:
-        catalog = load_catalog(version, overrides=overrides)
-        specs = rule_specs_from_catalog(catalog, [d for d in domains if d in ALERT_DOMAINS], rules)
+        for domain in [d for d in domains if d in ALERT_DOMAINS] or [None]:
+            chosen = version if version is not None else deployed.get(domain) if domain else None
+            if chosen not in catalogs:
+                catalogs[chosen] = load_catalog(chosen, overrides=overrides)
+            if domain:
+                specs += rule_specs_from_catalog(catalogs[chosen], [domain], rules)
     except (BatchRuleError, ValueError) as exc:
         raise PlanError(f"rules: {exc}") from None
+    catalog = next(iter(catalogs.values()))
     margins: dict[str, int] = {}
     margin = params.get("margin_minutes")
     if margin is not None:
         if isinstance(margin, bool) or not isinstance(margin, int) or not 0 <= margin <= 240:
             raise PlanError(f"margin_minutes must be an integer 0..240, got {margin!r}")
         margins = {d: margin * 60 for d in domains}
-    topics = topics_from(params.get("topics"))
     try:
         return ReconcileConfig(
             run_id=run_id or str(uuid.uuid4()), range=rng, domains=domains, rules=tuple(specs), bootstrap=bootstrap,
             jdbc_url=jdbc, jdbc_user=jdbc_user, margins_s=margins,
             topics={d: topics[d] for d in DOMAINS}, late_topic=topics["late"], dlq_topic=topics["dlq"],
-            metrics_topic=topics["metrics"],
+            metrics_topic=topics["metrics"], alerts_topic=topics["alerts"],
             max_event_bytes=int(catalog.job_values.get("max_event_bytes", 65536)),
             max_future_skew_s=int(catalog.job_values.get("max_future_skew_s", 300)),
         )

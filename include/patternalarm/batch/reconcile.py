@@ -17,7 +17,7 @@ from typing import Any
 
 from include.patternalarm.batch.rules import ALERT_DOMAINS, RuleSpec, default_margin_s, specs_for
 from include.patternalarm.batch.timerange import TimeRange, iso, parse_instant
-from include.patternalarm.topics import DLQ, DOMAINS, EVENTS, LATE, METRICS
+from include.patternalarm.topics import ALERTS, DLQ, DOMAINS, EVENTS, LATE, METRICS
 
 #: The platform incident a failing reconciliation opens: check name; entity = the domain.
 CHECK = "reconcile_detection"
@@ -48,6 +48,9 @@ class ReconcileConfig:
     late_topic: str = LATE
     dlq_topic: str = DLQ
     metrics_topic: str = METRICS
+    #: the stream alerts judged are those the incident sink read from this topic (alerts.source_topic):
+    #: alerts of other pipelines (a replay, a test) cite events this run does not read
+    alerts_topic: str = ALERTS
     max_event_bytes: int = 65536
     max_future_skew_s: int = 300
 
@@ -98,7 +101,8 @@ class ReconcileConfig:
             "rules": [r.as_dict() for r in self.rules], "bootstrap": self.bootstrap, "jdbc_url": self.jdbc_url,
             "jdbc_user": self.jdbc_user, "margins_s": dict(self.margins_s), "topics": dict(self.topics),
             "late_topic": self.late_topic, "dlq_topic": self.dlq_topic, "metrics_topic": self.metrics_topic,
-            "max_event_bytes": self.max_event_bytes, "max_future_skew_s": self.max_future_skew_s,
+            "alerts_topic": self.alerts_topic, "max_event_bytes": self.max_event_bytes,
+            "max_future_skew_s": self.max_future_skew_s,
         }
 
     def to_json(self) -> str:
@@ -118,6 +122,7 @@ class ReconcileConfig:
                 topics=dict(raw.get("topics") or EVENTS),
                 late_topic=str(raw.get("late_topic", LATE)), dlq_topic=str(raw.get("dlq_topic", DLQ)),
                 metrics_topic=str(raw.get("metrics_topic", METRICS)),
+                alerts_topic=str(raw.get("alerts_topic", ALERTS)),
                 max_event_bytes=int(raw.get("max_event_bytes", 65536)),
                 max_future_skew_s=int(raw.get("max_future_skew_s", 300)),
             )

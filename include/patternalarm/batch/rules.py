@@ -1,35 +1,37 @@
 # ruff: noqa: S608 - SQL text from validated identifiers (rule ids, view names) and numeric literals only
 """Batch re-detection: the rules the reconciliation re-implements in Spark SQL (no pyspark here).
 
-Each rule reproduces the semantics of docs/rules.md over one entity's events in event-time order
-(ties in Kafka partition/offset order, as the stream sees them), including Flink's
-MATCH_RECOGNIZE details that decide *which* match fires and so the ``alert_id``:
+Each rule reproduces the semantics of docs/rules.md (catalog v2, the Flink SQL under
+include/flink/) over one entity's events in event-time order (ties in Kafka partition/offset order,
+as the stream sees them), including the details that decide *which* event is the first of a match
+and so the ``alert_id``:
 
-- ``WITHIN w``: a partial match is dropped when an event arrives ``>= w`` after its first event,
-  so first to last must be strictly less than ``w``;
-- ``AFTER MATCH SKIP PAST LAST ROW``: every partial match that started before a match's last
-  event is discarded; of several matches completing on the same event the earliest start wins.
-
-Sequence rules are written as a left fold (``aggregate``) over the entity's sorted events, with
-the NFA state kept small (the alive partial matches); state rules use window functions.
+- MATCH_RECOGNIZE rules (card_testing, account_takeover, structuring): ``WITHIN w`` drops a partial
+  match when an event arrives ``>= w`` after its first event (first to last strictly less than
+  ``w``); ``AFTER MATCH SKIP PAST LAST ROW`` discards every partial match that started before a
+  match's last event; of several matches completing on one event the earliest start wins. Written
+  as a left fold (``aggregate``) over the entity's sorted events keeping only the alive partial
+  matches, after a pre-filter that keeps the entities that can match at all.
+- over-window rules (velocity: RANGE window + rising edge; impossible_travel: each pair of
+  consecutive physical transactions; out_of_range: rising edge per sensor) use window functions.
+  They compare an event with the entity's previous one, and the stream's state for an entity idle
+  longer than ``state_ttl_min`` has expired, so consecutive events further apart are not compared.
 
 Every rule also yields, per input event, whether the batch can be *certain* of the verdict for a
-match completing on it given that the read window starts at ``read_start`` (state from before the
+match completing on it, given that the read window starts at ``read_start`` (state from before the
 window may matter):
 
-- windowed rules whose state carries over matches (velocity, structuring, account_takeover): certain
-  from the first event that follows a gap of at least the window (all partial matches had expired),
-  or the entity's first event in the read window when it arrived at least a window after
-  ``read_start``;
-- card_testing: always (its matches do not depend on earlier matches; the margin covers the window);
-- impossible_travel: certain unless the chain of qualifying consecutive pairs before the event
-  reaches back to the entity's first physical transaction in the read window (that one may have
-  been consumed by a match with an earlier transaction) and that transaction arrived less than the
-  *horizon* after ``read_start``;
-- out_of_range: certain when the previous reading of the sensor is in the read window, or the
-  reading arrived at least the horizon after ``read_start``.
-
-The horizon of rules without a window is half the margin (documented in docs/batch.md).
+- velocity: its window and its predecessor's lie in the read window, or the predecessor is too far
+  back to be compared;
+- structuring, account_takeover (state carries over matches): certain from the first event that
+  follows a gap of at least the window (all partial matches had expired), or the entity's first
+  event in the read window when it arrived at least a window after ``read_start``;
+- card_testing, impossible_travel: always (a stream alert that cites events from before the read
+  window is recognised by those events);
+- out_of_range: the previous reading of the sensor is in the read window, or the reading arrived
+  more than the state TTL after ``read_start``.
+The SQL uses nested subqueries, not CTEs: Spark 4.1's CTE inlining breaks on plans that union or
+join several CTE queries over the same cached view.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class BatchRule:
     # input view -> the entities that can match at all (a necessary condition, cheap to aggregate):
     # the sequential detection then only runs over their events
     candidates_sql: Callable[[RuleSpec, str], str] | None = None
+    uses_ttl: bool = False  # compares an event with the entity's previous one (over-window + state TTL)
 
     def candidate_input_sql(self, spec: RuleSpec, input_view: str) -> str:
         """The rule's input restricted to entities that can match, as a derived table that goes where a
@@ -120,6 +123,15 @@ class BatchRule:
         if self.window_param is None:
             return None
         return int(spec.params[self.window_param])
+
+    def history_s(self, spec: RuleSpec) -> int:
+        """How far back of a match the batch must read to judge it: MATCH_RECOGNIZE rules twice their
+        window (the match, and the partial matches before it); over-window rules their window plus
+        the state TTL (the previous event they compare with)."""
+        window = self.window_s(spec) or 0
+        if self.uses_ttl:
+            return window + int(spec.params.get("state_ttl_s", 0))
+        return 2 * window
 
 
 # -------------------------------------------------------------------------------------------------
@@ -219,17 +231,53 @@ WHERE event_type = 'auth' AND card_id IS NOT NULL
 """
 
 
+def _ttl_ms(spec: RuleSpec) -> str:
+    return f"({spec.num('state_ttl_s')} * 1000)"
+
+
 def _velocity(spec: RuleSpec, input_view: str) -> str:
-    # state: the auths since the last alert that are still inside the window (at most max_auths)
-    w = _window_ms(spec)
-    win = f"concat(filter(acc.win, x -> e.ts_ms - x.ts_ms < {w}), array(e))"
-    total = f"aggregate({win}, 0D, (s, x) -> s + x.amount)"
-    step = f"""(acc, e) -> IF(size({win}) > {spec.num('max_auths')} OR {total} > {spec.num('max_amount')},
-      named_struct('win', {_EMPTY_EVS}, 'out',
-                   concat(acc.out, array({_match(f'element_at({win}, 1)', 'e', f'size({win})')}))),
-      named_struct('win', {win}, 'out', acc.out))"""
-    init = f"named_struct('win', {_EMPTY_EVS}, 'out', {_EMPTY_OUT})"
-    return _fold(input_view, "amount", init, step)
+    # per auth: the card's auths in the window_s up to it (a RANGE frame: inclusive, same-time peers
+    # included); the alert is the rising edge — hot now, not hot at the card's previous auth (unless
+    # that one is more than state_ttl apart: the stream's state has expired) — one per burst.
+    # first event = the earliest auth in the window (FIRST_VALUE over the frame).
+    hot = f"(n > {spec.num('max_auths')} OR total > {spec.num('max_amount')})"
+    return f"""
+SELECT entity, first.id AS first_id, first.ts_ms AS first_ts_ms, id AS last_id, ts_ms AS last_ts_ms,
+       kafka_ts_ms AS last_kafka_ts_ms, CAST(n AS INT) AS n
+FROM (
+  SELECT *, LAG(hot) OVER (PARTITION BY entity ORDER BY {_ORDER}) AS prev_hot,
+            LAG(ts_ms) OVER (PARTITION BY entity ORDER BY {_ORDER}) AS prev_ts_ms
+  FROM (
+    SELECT *, {hot} AS hot
+    FROM (
+      SELECT entity, id, ts_ms, p, o, kafka_ts_ms,
+             count(*) OVER w AS n, sum(amount) OVER w AS total,
+             min_by(named_struct('id', id, 'ts_ms', ts_ms), struct(ts_ms, p, o)) OVER w AS first
+      FROM {input_view}
+      WINDOW w AS (PARTITION BY entity ORDER BY ts_ms RANGE BETWEEN {_window_ms(spec)} PRECEDING AND CURRENT ROW)
+    ) windows
+  ) flagged
+) edges
+WHERE hot AND (prev_hot IS NULL OR NOT prev_hot OR ts_ms - prev_ts_ms > {_ttl_ms(spec)})
+"""
+
+
+def _velocity_certainty(spec: RuleSpec, input_view: str, read_start_ms: int, horizon_ms: int) -> str:
+    # certain when the auth's window lies in the read window, and so does its predecessor's (whose
+    # hotness decides the rising edge) — or the predecessor is too far back to be compared
+    w, ttl = _window_ms(spec), _ttl_ms(spec)
+    return f"""
+SELECT id, coalesce(CASE
+         WHEN prev_ts_ms IS NULL THEN kafka_ts_ms - {read_start_ms} >= {ttl} + {w}
+         WHEN ts_ms - prev_ts_ms > {ttl} THEN kafka_ts_ms - {read_start_ms} >= {w}
+         ELSE prev_kafka_ts_ms - {read_start_ms} >= {w} END, false) AS certain
+FROM (
+  SELECT id, ts_ms, kafka_ts_ms,
+         LAG(ts_ms) OVER (PARTITION BY entity ORDER BY {_ORDER}) AS prev_ts_ms,
+         LAG(kafka_ts_ms) OVER (PARTITION BY entity ORDER BY {_ORDER}) AS prev_kafka_ts_ms
+  FROM {input_view}
+) lagged
+"""
 
 
 def _distance_km(a: str, b: str) -> str:
@@ -253,38 +301,18 @@ WHERE event_type = 'auth' AND channel IN ('card_present', 'atm') AND card_id IS 
 
 
 def _impossible_travel(spec: RuleSpec, input_view: str) -> str:
-    # every pair of consecutive physical transactions; a match consumes its second transaction
-    step = f"""(acc, e) -> IF(acc.prev IS NOT NULL AND {_qualifies(spec, 'acc.prev', 'e')},
-      named_struct('prev', CAST(NULL AS STRUCT<ts_ms: BIGINT, p: INT, o: BIGINT, id: STRING, kafka_ts_ms: BIGINT,
-                                               lat: DOUBLE, lon: DOUBLE>),
-                   'out', concat(acc.out, array({_match('acc.prev', 'e', '2')}))),
-      named_struct('prev', e, 'out', acc.out))"""
-    init = (f"named_struct('prev', CAST(NULL AS STRUCT<ts_ms: BIGINT, p: INT, o: BIGINT, id: STRING, "
-            f"kafka_ts_ms: BIGINT, lat: DOUBLE, lon: DOUBLE>), 'out', {_EMPTY_OUT})")
-    return _fold(input_view, "lat, lon", init, step)
-
-
-def _travel_certainty(input_view: str, read_start_ms: int, horizon_ms: int, spec: RuleSpec) -> str:
-    q = _qualifies(spec, "a", "b")
+    # every pair of consecutive physical transactions (each impossible hop alerts; nothing is
+    # consumed), unless they are more than state_ttl apart (the stream's state has expired)
     return f"""
-SELECT id, rooted_at_first = 0 OR first_in_window_after_ms >= {horizon_ms} AS certain
+SELECT entity, a.id AS first_id, a.ts_ms AS first_ts_ms, id AS last_id, ts_ms AS last_ts_ms,
+       kafka_ts_ms AS last_kafka_ts_ms, 2 AS n
 FROM (
-  SELECT *, FIRST(CASE WHEN a IS NULL THEN kafka_ts_ms - {read_start_ms} END, true)
-              OVER (PARTITION BY entity, chain) AS first_in_window_after_ms,
-            MAX(CASE WHEN a IS NULL THEN 1 ELSE 0 END) OVER (PARTITION BY entity, chain) AS rooted_at_first
-  FROM (
-    SELECT *, SUM(CASE WHEN a IS NULL OR NOT {q} THEN 1 ELSE 0 END)
-                OVER (PARTITION BY entity ORDER BY {_ORDER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-                AS chain
-    FROM (
-      SELECT entity, id, ts_ms, p, o, kafka_ts_ms,
-             named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon) AS b,
-             LAG(named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon))
-               OVER (PARTITION BY entity ORDER BY {_ORDER}) AS a
-      FROM {input_view}
-    ) pairs
-  ) chains
-) roots
+  SELECT entity, id, ts_ms, kafka_ts_ms, named_struct('ts_ms', ts_ms, 'lat', lat, 'lon', lon) AS b,
+         LAG(named_struct('id', id, 'ts_ms', ts_ms, 'lat', lat, 'lon', lon))
+           OVER (PARTITION BY entity ORDER BY {_ORDER}) AS a
+  FROM {input_view}
+) pairs
+WHERE a IS NOT NULL AND b.ts_ms - a.ts_ms <= {_ttl_ms(spec)} AND {_qualifies(spec, 'a', 'b')}
 """
 
 
@@ -375,20 +403,25 @@ WHERE event_type = 'reading' AND device_id IS NOT NULL AND sensor_type IS NOT NU
 
 
 def _out_of_range(spec: RuleSpec, input_view: str) -> str:
+    # rising edge per sensor: the previous reading was in range, or there was none (or it is more
+    # than state_ttl back: the stream's state has expired)
     return f"""
 SELECT entity, id AS first_id, ts_ms AS first_ts_ms, id AS last_id, ts_ms AS last_ts_ms,
        kafka_ts_ms AS last_kafka_ts_ms, 1 AS n
 FROM (
-  SELECT *, LAG(oor) OVER (PARTITION BY entity, sensor_type ORDER BY {_ORDER}) AS prev_oor FROM {input_view}
+  SELECT *, LAG(oor) OVER (PARTITION BY entity, sensor_type ORDER BY {_ORDER}) AS prev_oor,
+            LAG(ts_ms) OVER (PARTITION BY entity, sensor_type ORDER BY {_ORDER}) AS prev_ts_ms
+  FROM {input_view}
 ) lagged
-WHERE oor AND (prev_oor IS NULL OR NOT prev_oor)
+WHERE oor AND (prev_oor IS NULL OR NOT prev_oor OR ts_ms - prev_ts_ms > {_ttl_ms(spec)})
 """
 
 
-def _out_of_range_certainty(input_view: str, read_start_ms: int, horizon_ms: int) -> str:
+def _out_of_range_certainty(spec: RuleSpec, input_view: str, read_start_ms: int, horizon_ms: int) -> str:
+    # the previous reading is in the read window, or any earlier one is more than state_ttl back
     return f"""
 SELECT id, LAG(id) OVER (PARTITION BY entity, sensor_type ORDER BY {_ORDER}) IS NOT NULL
-           OR kafka_ts_ms - {read_start_ms} >= {horizon_ms} AS certain
+           OR kafka_ts_ms - {read_start_ms} >= {_ttl_ms(spec)} AS certain
 FROM {input_view}
 """
 
@@ -444,15 +477,16 @@ BATCH_RULES: dict[str, BatchRule] = {
     r.rule_id: r for r in (
         BatchRule("card_testing", "payments", "window_s", _card_testing_input, _card_testing,
                   lambda s, v, rs, h: _always_certain(v, rs, h), _card_testing_candidates),
-        BatchRule("velocity", "payments", "window_s", _velocity_input, _velocity, _gap(), _velocity_candidates),
+        BatchRule("velocity", "payments", "window_s", _velocity_input, _velocity, _velocity_certainty,
+                  _velocity_candidates, uses_ttl=True),
         BatchRule("impossible_travel", "payments", None, _travel_input, _impossible_travel,
-                  lambda s, v, rs, h: _travel_certainty(v, rs, h, s), _travel_candidates),
+                  lambda s, v, rs, h: _always_certain(v, rs, h), _travel_candidates, uses_ttl=True),
         BatchRule("account_takeover", "payments", "window_s", _security_input, _account_takeover, _gap(),
                   _account_takeover_candidates),
         BatchRule("structuring", "payments", "window_s", _deposits_input, _structuring, _gap(),
                   _structuring_candidates),
-        BatchRule("out_of_range", "iot", None, _readings_input, _out_of_range,
-                  lambda s, v, rs, h: _out_of_range_certainty(v, rs, h), _out_of_range_candidates),
+        BatchRule("out_of_range", "iot", None, _readings_input, _out_of_range, _out_of_range_certainty,
+                  _out_of_range_candidates, uses_ttl=True),
     )
 }
 
@@ -476,11 +510,8 @@ def specs_for(domain: str, specs: Iterable[RuleSpec]) -> list[RuleSpec]:
 
 
 def default_margin_s(specs: Iterable[RuleSpec]) -> int:
-    """Twice the longest window of the rules (so a pattern completing just after the range start is
-    read whole *and* the state before it is known), at least ``DEFAULT_STATE_MARGIN_S``."""
-    windows = [batch_rule(s.rule_id).window_s(s) for s in specs]
-    longest = max((w for w in windows if w is not None), default=0)
-    return max(2 * longest, DEFAULT_STATE_MARGIN_S)
+    """Enough history for every rule (``BatchRule.history_s``), at least ``DEFAULT_STATE_MARGIN_S``."""
+    return max([DEFAULT_STATE_MARGIN_S, *(batch_rule(s.rule_id).history_s(s) for s in specs)])
 
 
 def rule_specs_from_catalog(catalog: Any, domains: Iterable[str], rules: Iterable[str] | None = None) -> list[RuleSpec]:
@@ -497,6 +528,9 @@ def rule_specs_from_catalog(catalog: Any, domains: Iterable[str], rules: Iterabl
         if wanted is not None and rule.id not in wanted:
             continue
         domain_values = catalog.domains[rule.domain].values if rule.domain in catalog.domains else {}
+        params = {**domain_values, **rule.values}
+        if BATCH_RULES[rule.id].uses_ttl:
+            params["state_ttl_s"] = int(catalog.job_values.get("state_ttl_min", 15)) * 60
         specs.append(RuleSpec(rule_id=rule.id, version=int(rule.version), domain=rule.domain,
-                              severity=rule.severity, params={**domain_values, **rule.values}))
+                              severity=rule.severity, params=params))
     return specs

@@ -18,6 +18,21 @@ class Runner(Protocol):
     def get_first(self, sql: str, parameters: Any = ...) -> Any: ...
 
 
+def deployed_catalog_versions(db: Runner, domains: list[str], before: Any) -> dict[str, int]:
+    """Per domain, the rule catalog version of the detection job deployed last before ``before``
+    (``detection_deployments``, the control plane's record); domains never deployed are absent."""
+    versions: dict[str, int] = {}
+    for domain in domains:
+        row = db.get_first(
+            """SELECT catalog_version FROM detection_deployments
+               WHERE domain = %s AND requested_at < %s AND status IN ('healthy', 'submitted')
+                 AND action IN ('deploy', 'upgrade', 'rollback', 'resubmit', 'rescale')
+               ORDER BY requested_at DESC LIMIT 1""", parameters=(domain, before))
+        if row and str(row[0]).isdigit():
+            versions[domain] = int(row[0])
+    return versions
+
+
 def open_reconciliation(db: Runner, cfg: ReconcileConfig, *, dag_run_id: str | None, label: str | None) -> None:
     """Record the run as ``running`` with what it is going to check (idempotent for a retried task)."""
     read_start = min((cfg.read_range(d).start for d in cfg.domains), default=cfg.range.start)

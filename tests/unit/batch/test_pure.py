@@ -83,6 +83,19 @@ def test_plan_defaults_from_the_catalog() -> None:
     assert again == cfg
 
 
+def test_plan_uses_each_domains_deployed_catalog_version() -> None:
+    cfg = plan_reconciliation({"domains": ["payments", "iot"]}, reference=NOW, bootstrap="b", jdbc=JDBC,
+                              jdbc_user="u", load_catalog=load_catalog, deployed_versions={"payments": 1, "iot": 2})
+    versions = {r.rule_id: r.version for r in cfg.rules}
+    assert versions["velocity"] == 1 and versions["out_of_range"] == 1
+    newest = plan_reconciliation({"domains": ["payments"], "topics": {"payments": "side.p"}}, reference=NOW,
+                                 bootstrap="b", jdbc=JDBC, jdbc_user="u", load_catalog=load_catalog,
+                                 deployed_versions={"payments": 1})
+    assert {r.rule_id: r.version for r in newest.rules}["velocity"] == 2  # a side topic: not the deployed job
+    pinned = _plan(domains=["payments"], catalog_version=1)
+    assert {r.rule_id: r.version for r in pinned.rules}["velocity"] == 1
+
+
 def test_plan_overrides_margin_rules_and_topics() -> None:
     cfg = _plan(domains=["payments"], margin_minutes=5, rule_overrides={"velocity": {"max_auths": 6}},
                 rules=["velocity"], topics={"payments": "side.payments", "metrics": "side.metrics"})
@@ -133,6 +146,8 @@ def test_config_validation() -> None:
 
 def test_topics_default_to_the_platform() -> None:
     assert topics_from(None)["payments"] == "events.payments"
+    assert _plan().alerts_topic == "alerts"
+    assert _plan(topics={"alerts": "side.alerts"}).alerts_topic == "side.alerts"
 
 
 # ------------------------------------------------------------------------------------------- rules
@@ -144,7 +159,8 @@ def test_rule_specs_put_only_numbers_into_sql() -> None:
         RuleSpec("velocity; --", 1, "payments", "medium", {})
     with pytest.raises(BatchRuleError, match="cannot re-detect"):
         batch_rule("aimbot")
-    spec = RuleSpec("velocity", 3, "payments", "medium", {"max_auths": 4, "max_amount": 2500.0, "window_s": 60})
+    spec = RuleSpec("velocity", 3, "payments", "medium", {"max_auths": 4, "max_amount": 2500.0, "window_s": 60,
+                                                          "state_ttl_s": 300})
     sql = matches_sql(spec, "input")
     assert "'velocity', '3'" in sql and "2500.0D" in sql
     assert "WITH" not in sql.upper().replace("WITHIN", "")

@@ -12,13 +12,13 @@ from include.patternalarm.batch.sql import batch_alerts_sql, matches_sql
 
 CATALOG_V1 = {
     "card_testing": {"small_amount_max": 2.0, "min_small_auths": 3, "large_amount_min": 500.0, "window_s": 60},
-    "velocity": {"max_auths": 4, "max_amount": 2500.0, "window_s": 60},
-    "impossible_travel": {"max_speed_kmh": 900.0, "min_distance_km": 15.0},
+    "velocity": {"max_auths": 4, "max_amount": 2500.0, "window_s": 60, "state_ttl_s": 300},
+    "impossible_travel": {"max_speed_kmh": 900.0, "min_distance_km": 15.0, "state_ttl_s": 300},
     "account_takeover": {"min_failed_logins": 3, "window_s": 1800},
     "structuring": {"reporting_threshold": 10000.0, "band_pct": 10.0, "min_deposits": 3, "window_s": 600},
     "out_of_range": {"temperature_min": -50.0, "temperature_max": 150.0, "humidity_min": 0.0, "humidity_max": 100.0,
                      "pressure_min": 800.0, "pressure_max": 1200.0, "vibration_min": 0.0, "vibration_max": 100.0,
-                     "power_min": 0.0, "power_max": 10000.0},
+                     "power_min": 0.0, "power_max": 10000.0, "state_ttl_s": 300},
 }
 T0 = 1_800_000_000_000  # epoch ms
 SCHEMA = ("p INT, o BIGINT, kafka_ts_ms BIGINT, id STRING, ts_ms BIGINT, event_type STRING, card_id STRING, "
@@ -126,10 +126,17 @@ def test_card_testing_ignores_captures_between_auths_and_other_cards(spark) -> N
 
 # ------------------------------------------------------------------------------------------ velocity
 
-def test_velocity_fifth_auth_fires_and_ends_the_run(spark) -> None:
+def test_velocity_fifth_auth_fires_once_per_burst(spark) -> None:
     s = Seq()
-    got = [s.auth(t, 50.0) for t in range(0, 50, 5)]  # 10 auths, 5 s apart
-    assert ids(detect(spark, "velocity", s)) == [(got[0], got[4]), (got[5], got[9])]
+    got = [s.auth(t, 50.0) for t in range(0, 50, 5)]  # 10 auths, 5 s apart: one burst
+    assert ids(detect(spark, "velocity", s)) == [(got[0], got[4])]
+
+
+def test_velocity_fires_again_after_the_card_cooled_down(spark) -> None:
+    s = Seq()
+    first = [s.auth(t, 50.0) for t in range(0, 25, 5)]
+    second = [s.auth(t, 50.0) for t in range(120, 145, 5)]  # back under the limits in between
+    assert ids(detect(spark, "velocity", s)) == [(first[0], first[4]), (second[0], second[4])]
 
 
 def test_velocity_amount_limit(spark) -> None:
@@ -140,17 +147,17 @@ def test_velocity_amount_limit(spark) -> None:
     assert ids(detect(spark, "velocity", s)) == [(first, last)]
 
 
-def test_velocity_single_large_auth_fires_on_its_own(spark) -> None:
+def test_velocity_window_is_inclusive(spark) -> None:
     s = Seq()
-    only = s.auth(0, 3000.0)
-    assert ids(detect(spark, "velocity", s)) == [(only, only)]
+    got = [s.auth(t, 50.0) for t in (0, 15, 30, 45, 60)]  # first to fifth exactly 60 s
+    assert ids(detect(spark, "velocity", s)) == [(got[0], got[4])]
 
 
 @pytest.mark.parametrize("times_amounts", [
     [(0, 50), (10, 50), (20, 50), (30, 50)],                      # 4 auths in 30 s
     [(0, 50), (17, 50), (34, 50), (51, 50), (68, 50)],            # never 5 within 60 s
     [(0, 1200), (30, 1200)],                                      # 2,400
-    [(0, 50), (15, 50), (30, 50), (45, 50), (60, 50)],            # first to fifth exactly 60 s
+    [(0, 50), (15, 50), (30, 50), (45, 50), (60.001, 50)],        # 60.001 s
 ])
 def test_velocity_near_misses(spark, times_amounts) -> None:
     s = Seq()
@@ -165,32 +172,37 @@ def test_velocity_null_amount_counts_as_zero(spark) -> None:
     assert ids(detect(spark, "velocity", s)) == [(got[0], got[4])]
 
 
-def test_velocity_certainty_needs_a_gap_of_one_window(spark) -> None:
+@pytest.mark.parametrize(("gap_s", "alerts"), [(200, 1), (400, 2)])
+def test_velocity_rising_edge_only_within_the_state_ttl(spark, gap_s, alerts) -> None:
     s = Seq()
-    # a card busy since before the read window: chained auths every 20 s, no gap of 60 s
-    for t in range(0, 100, 20):
-        s.auth(t, 10.0)
-    # after a pause of 2 minutes the state is known again
-    fresh = [s.auth(t, 10.0) for t in (220, 221, 222, 223, 224)]
+    s.auth(0, 3000.0)
+    s.auth(gap_s, 3000.0)  # hot again: a new alert only when the previous auth is beyond the TTL (300 s)
+    assert len(detect(spark, "velocity", s)) == alerts
+
+
+def test_velocity_certainty_at_the_read_window_start(spark) -> None:
+    s = Seq()
+    early = [s.auth(t, 50.0) for t in range(0, 45, 5)]      # a burst in the first minute of the window
+    late = [s.auth(t, 50.0) for t in range(300, 325, 5)]    # another, well inside it
     got = detect(spark, "velocity", s, read_start_ms=T0)
-    assert got[-1] == (fresh[0], fresh[4], True)
-    assert all(not certain for _, _, certain in got[:-1])
+    assert got == [(early[0], early[4], False), (late[0], late[4], True)]
 
 
 # --------------------------------------------------------------------------------- impossible_travel
 
-def test_impossible_travel_fires_and_consumes_the_second_transaction(spark) -> None:
+def test_impossible_travel_alerts_on_each_impossible_hop(spark) -> None:
     s = Seq()
     a = s.auth(0, 10.0, channel="card_present", lat=PARIS[0], lon=PARIS[1])
     b = s.auth(30, 10.0, channel="card_present", lat=NEW_YORK[0], lon=NEW_YORK[1])
     c = s.auth(60, 10.0, channel="atm", lat=PARIS[0], lon=PARIS[1])
-    d = s.auth(90, 10.0, channel="card_present", lat=NEW_YORK[0], lon=NEW_YORK[1])
-    assert ids(detect(spark, "impossible_travel", s)) == [(a, b), (c, d)]
+    s.auth(65, 10.0, channel="atm", lat=PARIS[0] + 0.01, lon=PARIS[1])  # 1 km: fine
+    assert ids(detect(spark, "impossible_travel", s)) == [(a, b), (b, c)]
 
 
 @pytest.mark.parametrize("hops", [
     [(0, (48.8566, 2.3522)), (80, (48.8566 + 18 / 111.2, 2.3522))],   # 18 km in 80 s = 810 km/h
     [(0, (48.8566, 2.3522)), (2, (48.8566 + 8 / 111.2, 2.3522))],      # 8 km: below min distance
+    [(0, (48.8566, 2.3522)), (400, (40.7128, -74.0060))],               # beyond the state TTL: not compared
 ])
 def test_impossible_travel_near_misses(spark, hops) -> None:
     s = Seq()
@@ -204,16 +216,6 @@ def test_impossible_travel_ignores_online_transactions(spark) -> None:
     s.auth(0, 10.0, channel="card_present", lat=PARIS[0], lon=PARIS[1])
     s.auth(30, 10.0, channel="ecommerce", lat=NEW_YORK[0], lon=NEW_YORK[1])
     assert detect(spark, "impossible_travel", s) == []
-
-
-def test_impossible_travel_certainty_of_a_fresh_card(spark) -> None:
-    s = Seq()
-    s.auth(0, 10.0, channel="card_present", lat=PARIS[0], lon=PARIS[1])
-    s.auth(30, 10.0, channel="card_present", lat=NEW_YORK[0], lon=NEW_YORK[1])
-    # first physical transaction 15 min after the read window opened, horizon 10 min: fresh card
-    assert detect(spark, "impossible_travel", s, read_start_ms=T0 - 900_000)[0][2] is True
-    # only 5 min: the first transaction may have completed a match with one before the window
-    assert detect(spark, "impossible_travel", s, read_start_ms=T0 - 300_000)[0][2] is False
 
 
 # ---------------------------------------------------------------------------------- account_takeover
@@ -325,6 +327,14 @@ def test_out_of_range_rising_edge_per_sensor(spark) -> None:
     c = s.reading(11, 1300.0, sensor="pressure")
     got = detect(spark, "out_of_range", s)
     assert ids(got) == [(a, a), (b, b), (c, c)]
+
+
+def test_out_of_range_compares_only_within_the_state_ttl(spark) -> None:
+    s = Seq()
+    a = s.reading(0, 180.0)
+    b = s.reading(400, 190.0)  # the previous reading is beyond the TTL (300 s): a new excursion
+    s.reading(500, 195.0)
+    assert ids(detect(spark, "out_of_range", s)) == [(a, a), (b, b)]
 
 
 def test_out_of_range_first_reading_in_window_is_uncertain_near_the_window_start(spark) -> None:
