@@ -46,7 +46,8 @@ PARAMS = {
     "settle_minutes": Param(5, type="integer", minimum=0, maximum=180,
                             description="Default range: the last full hour that ended at least this long ago."),
     "margin_minutes": Param(None, type=["null", "integer"], minimum=0, maximum=240,
-                            description="Read this much before the range (empty: what the rules need, see docs/batch.md)."),
+                            description="Read this much before the range (empty: what the rules need, "
+                                        "see docs/batch.md)."),
     "catalog_version": Param(None, type=["null", "integer"], minimum=1,
                              description="Rule catalog version (empty: each domain's deployed version as "
                                          "detection_deployments records it, else the newest)."),

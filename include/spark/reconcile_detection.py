@@ -91,12 +91,14 @@ def late_offsets(spark: SparkSession, cfg: ReconcileConfig, domain: str, start_m
 
 def stream_candidates(spark: SparkSession, cfg: ReconcileConfig, domain: str, rule_ids: list[str],
                       since_ms: int, password: str) -> str:
-    """Alerts of the domain's reconciled rules detected since the read window opened (JDBC)."""
+    """Alerts of the domain's reconciled rules detected since the read window opened that the
+    incident sink read from the run's alerts topic (JDBC)."""
     from pyspark.sql import functions as F
 
     since = F.timestamp_millis(F.lit(since_ms - DETECTED_SKEW_MS))
     alerts = read_table(spark, cfg.jdbc_url, cfg.jdbc_user, password, "alerts")
-    df = (alerts.where((F.col("domain") == domain) & F.col("rule_id").isin(rule_ids) & (F.col("detected_at") >= since))
+    df = (alerts.where((F.col("domain") == domain) & F.col("rule_id").isin(rule_ids) & (F.col("detected_at") >= since)
+                       & (F.col("source_topic") == cfg.alerts_topic))
           .select("alert_id", "rule_id", "rule_version", "entity",
                   F.unix_millis("detected_at").alias("detected_at_ms"),
                   F.unix_millis("first_event_time").alias("first_event_ms"),

@@ -60,7 +60,7 @@ class Pipeline:
     jobs: dict[str, str] = field(default_factory=dict)
 
     def dag_topics(self) -> dict[str, str]:
-        return {k: v for k, v in self.topics.items() if k in ("payments", "iot", "late", "dlq", "metrics")}
+        return {k: v for k, v in self.topics.items() if k in ("payments", "iot", "late", "dlq", "metrics", "alerts")}
 
 
 def _sink(settings: Settings, topics: dict[str, str], log: Path) -> subprocess.Popen:
