@@ -48,8 +48,10 @@ def config(settings: Settings) -> dict[str, object]:
         "taskmanager.bind-host": host,
         "taskmanager.numberOfTaskSlots": settings.flink_taskmanager_slots,
         "taskmanager.memory.process.size": settings.flink_taskmanager_memory,
-        "taskmanager.memory.managed.fraction": 0.1,
-        "taskmanager.memory.network.fraction": 0.15,
+        "taskmanager.memory.managed.fraction": 0.05,  # hashmap state lives on the heap, not in managed memory
+        "taskmanager.memory.network.fraction": 0.1,
+        # a TaskManager out of heap exits, so the supervisor restarts it (a wedged one never comes back)
+        "taskmanager.jvm-exit-on-oom": "true",
         "parallelism.default": 1,
         "rest.address": host,
         "rest.bind-address": host,
