@@ -5,7 +5,8 @@ Every minute: the state of each domain's detection job, the age of its last comp
 its restarts since the previous check and back-pressure, and the incident sink's consumer lag.
 
 A job that is gone, failed or cancelled is **resubmitted** from its latest retained checkpoint at the
-catalog version and parallelism of its last healthy deployment (`detection_deployments`). Each
+catalog version and parallelism of its last healthy deployment (`detection_deployments`) — unless
+its newest record there is a `stop` (a deploy is replacing it, or it was stopped on purpose). Each
 failing check keeps one incident open in the `platform` domain of the incident store
 (`bin/patternalarm incidents list --domain platform`); it is resolved when the check passes again.
 A TaskManager that dies is restarted by the stack's supervisor and the job by Flink's restart
@@ -70,10 +71,10 @@ def monitor_detection_jobs():
     def report(snapshots: list[dict], lag: int | None, healed: list[dict]) -> dict:
         from include.patternalarm.control.health import HealthThresholds
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
-        from patternalarm_airflow.monitor import assess, report_incidents
+        from patternalarm_airflow.monitor import assess, report_incidents, stopped_on_purpose
 
         store = IncidentStoreHook()
-        expected = {d for d in DOMAINS if store.desired_deployment(d)}
+        expected = {d for d in DOMAINS if store.desired_deployment(d) and not stopped_on_purpose(store, d)}
         findings = assess(snapshots, lag, HealthThresholds(), expected)
         for f in findings:
             print(f"[{f.severity:>8}] {f.entity:<14} {f.check:<15} {f.detail}")

@@ -84,7 +84,8 @@ def scale_flink_on_kafka_lag():
                                          "max_parallelism")}
         policy["cooldown_s"] = float(params["cooldown_s"])
         actions, clocks = decide_all(list(DOMAINS), policy, FlinkHook(), KafkaLagHook(), IncidentStoreHook(),
-                                     low_since, breached, ctx["run_id"], logging.getLogger("patternalarm.scaling"))
+                                     low_since, breached, ctx["run_id"], logging.getLogger("patternalarm.scaling"),
+                                     breach_at=event.get("at") if event.get("status") == "breach" else None)
         ti.xcom_push(key="low_since", value={**low_since, **clocks})
         return actions
 

@@ -82,6 +82,14 @@ class AirflowClient:
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
+    def is_paused(self, dag_id: str) -> bool:
+        return bool(self.call("GET", f"/dags/{dag_id}")["is_paused"])
+
+    def active_runs(self, dag_id: str) -> list[str]:
+        """Run ids of ``dag_id`` that are queued or running."""
+        runs = self.call("GET", f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"], "limit": 100})
+        return [str(r["dag_run_id"]) for r in runs["dag_runs"]]
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, unpause: bool = True) -> str:
         """Create a run with ``conf`` as its params (validated by Airflow); returns the run id."""
         if unpause:

@@ -64,6 +64,10 @@ def heal(flink: FlinkHook, store: IncidentStoreHook, snap: dict[str, Any], reque
     desired = store.desired_deployment(domain)
     if desired is None and snap["job_id"] is None:
         return None  # never deployed here: nothing to heal towards
+    if stopped_on_purpose(store, domain):
+        return None  # a deploy is replacing it (or an operator stopped it): healing would race the deploy
+    if flink.find_job(domain) is not None:
+        return None  # a job appeared since the snapshot (a deploy placed it)
     restore = flink.latest_completed_checkpoint(snap["job_id"]) if snap["job_id"] else None
     version = (desired or {}).get("catalog_version")
     parallelism = int((desired or {}).get("parallelism") or 1)
@@ -77,12 +81,19 @@ def heal(flink: FlinkHook, store: IncidentStoreHook, snap: dict[str, Any], reque
             "was": snap["state"]}
 
 
+def stopped_on_purpose(store: IncidentStoreHook, domain: str) -> bool:
+    """The domain's newest deployment record is a stop: `deploy_detection_jobs` is between stopping the
+    old job and recording the new one healthy (its rollback covers a failure), or an operator stopped it."""
+    latest = store.latest_deployment(domain)
+    return latest is not None and latest["action"] == "stop"
+
+
 def assess(snapshots: list[dict[str, Any]], sink_lag: int | None, thresholds: HealthThresholds,
            expected: set[str]) -> list[Finding]:
     findings: list[Finding] = []
     for snap in snapshots:
-        if snap["job_id"] is None and snap["domain"] not in expected:
-            continue  # not deployed on purpose
+        if snap["domain"] not in expected and "running_for_s" not in snap:
+            continue  # no job, and none is meant to run (never deployed, or stopped on purpose)
         findings += assess_job(as_snapshot(snap), thresholds)
     findings.append(assess_sink_lag(sink_lag, thresholds))
     return findings

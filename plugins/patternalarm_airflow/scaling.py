@@ -46,7 +46,8 @@ def observe(domain: str, job_id: str, flink: FlinkHook, kafka: KafkaLagHook, low
 
 def decide_all(domains: list[str], policy_args: dict[str, Any], flink: FlinkHook, kafka: KafkaLagHook,
                store: IncidentStoreHook, low_since: dict[str, float | None], breached: set[str],
-               run_id: str, log: Any) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+               run_id: str, log: Any, breach_at: float | None = None,
+               ) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
     """Decide for every domain with a running job; returns the rescale actions and the new low-lag clocks."""
     actions: list[dict[str, Any]] = []
     clocks: dict[str, float | None] = {}
@@ -64,7 +65,10 @@ def decide_all(domains: list[str], policy_args: dict[str, Any], flink: FlinkHook
         seen = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in observation.__dict__.items()}
         inputs = {"observation": seen, "policy": policy.__dict__,
                   "capacity_per_subtask": round(decision.capacity_per_subtask, 1),
-                  "required_rate": round(decision.required_rate, 1), "breached": domain in breached}
+                  "required_rate": round(decision.required_rate, 1), "breached": domain in breached,
+                  "breach_seen_at": breach_at if domain in breached else None,
+                  "decided_after_breach_s": round(time.time() - breach_at, 1) if breach_at and domain in breached
+                  else None}
         log.info("%s: %s %s -> %s: %s | inputs %s", domain, decision.action, observation.parallelism,
                  decision.target_parallelism, decision.reason, inputs)
         if decision.action == "hold" and domain not in breached:

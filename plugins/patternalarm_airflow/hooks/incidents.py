@@ -66,6 +66,15 @@ class IncidentStoreHook(PostgresHook):
             return None
         return {"catalog_version": row[0], "parallelism": row[1], "job_id": row[2], "since": str(row[3])}
 
+    def latest_deployment(self, domain: str) -> dict[str, Any] | None:
+        """The newest record of ``domain`` whatever its status (a ``stop`` means stopped on purpose)."""
+        row = self.get_first(
+            "select action, status, job_id, requested_at from detection_deployments"
+            " where domain = %s order by requested_at desc, id desc limit 1",
+            parameters=(domain,),
+        )
+        return {"action": row[0], "status": row[1], "job_id": row[2], "since": str(row[3])} if row else None
+
     def record_scaling_event(self, *, domain: str, job_id: str | None, action: str, from_parallelism: int,
                              to_parallelism: int, reason: str, inputs: dict[str, Any], dag_run_id: str) -> int:
         return self.get_first(

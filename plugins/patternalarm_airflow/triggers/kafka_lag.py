@@ -68,14 +68,14 @@ class KafkaLagTrigger(BaseTrigger):
                 breached = sorted(g for g, lag in lags.items() if lag > self.threshold)
                 if breached:
                     yield TriggerEvent({"status": "breach", "groups": breached, "lags": lags,
-                                        "threshold": self.threshold, "waited_s": waited})
+                                        "threshold": self.threshold, "waited_s": waited, "at": time.time()})
                     return
             else:
                 low_since = (low_since or now) if all(lag <= self.threshold for lag in lags.values()) else None
                 if low_since is not None and now - low_since >= self.hold_for:
                     yield TriggerEvent({"status": "drained", "groups": sorted(lags), "lags": lags,
-                                        "threshold": self.threshold, "waited_s": waited})
+                                        "threshold": self.threshold, "waited_s": waited, "at": time.time()})
                     return
             await asyncio.sleep(self.poll_interval)
         yield TriggerEvent({"status": "timeout", "groups": [], "lags": lags, "threshold": self.threshold,
-                            "waited_s": round(time.monotonic() - started, 1)})
+                            "waited_s": round(time.monotonic() - started, 1), "at": time.time()})

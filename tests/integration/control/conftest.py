@@ -58,6 +58,27 @@ def detection_jobs(stack_settings: Settings, airflow: AirflowClient) -> dict[str
     return jobs
 
 
+def _paused(airflow: AirflowClient, dag_id: str):
+    """``dag_id``'s schedule paused (and its in-flight runs finished), so a test's own `dags test` run is
+    the one that acts on what the test did; the pause state is restored after."""
+    airflow.wait_parsed(dag_id)
+    was_paused = airflow.is_paused(dag_id)
+    airflow.set_paused(dag_id, True)
+    wait_until(lambda: not airflow.active_runs(dag_id), timeout=300, interval=2, what=f"{dag_id}'s runs to finish")
+    yield
+    airflow.set_paused(dag_id, was_paused)
+
+
+@pytest.fixture
+def monitor_paused(airflow: AirflowClient):
+    yield from _paused(airflow, "monitor_detection_jobs")
+
+
+@pytest.fixture
+def scaler_paused(airflow: AirflowClient):
+    yield from _paused(airflow, "scale_flink_on_kafka_lag")
+
+
 def healthy_job(settings: Settings, domain: str, timeout: float = 240):
     """Wait until the domain's job runs with every task RUNNING; return its health."""
     def check():

@@ -112,6 +112,7 @@ def _platform_incident(settings: Settings, check: str, entity: str) -> tuple | N
             " order by incident_id desc limit 1", (check, entity)).fetchone()
 
 
+@pytest.mark.usefixtures("monitor_paused")
 def test_monitor_resubmits_a_cancelled_job_from_its_checkpoint_and_tracks_an_incident(
         stack_settings: Settings, detection_jobs: dict[str, str]) -> None:
     victim = healthy_job(stack_settings, "payments")
@@ -138,6 +139,7 @@ def test_monitor_resubmits_a_cancelled_job_from_its_checkpoint_and_tracks_an_inc
     assert _platform_incident(stack_settings, "flink_job_state", "payments") == (incident[0], "resolved")
 
 
+@pytest.mark.usefixtures("monitor_paused")
 def test_a_killed_taskmanager_comes_back_and_the_monitor_sees_every_job_healthy(
         stack_settings: Settings, detection_jobs: dict[str, str]) -> None:
     jobs = {d: healthy_job(stack_settings, d) for d in DOMAINS}
@@ -149,6 +151,9 @@ def test_a_killed_taskmanager_comes_back_and_the_monitor_sees_every_job_healthy(
                                   and sup.info("flink-taskmanager")["pid"]), timeout=120, what="TaskManager restart")
     assert new_pid != old_pid
     for domain, before in jobs.items():
+        # the JobManager notices the lost TaskManager (heartbeat) and restarts the job: wait for that restart
+        wait_until(lambda b=before: job_health(stack_settings, b.job_id).restarts > b.restarts, timeout=300,
+                   interval=2, what=f"{domain} job restarted after the TaskManager loss")
         after = healthy_job(stack_settings, domain, timeout=300)
         assert after.job_id == before.job_id, "Flink's restart strategy recovers the same job"
         assert after.restarts >= before.restarts + 1

@@ -1,0 +1,76 @@
+"""scale_flink_on_kafka_lag: a traffic spike scales the payments job up, a quiet cool-down scales it back."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from include.patternalarm.flink.deploy import find_job, job_health
+from include.patternalarm.flink.rest import FlinkRest
+from include.patternalarm.settings import Settings
+from include.patternalarm.simulator import SimulationConfig, run_simulation
+from tests.integration.control.conftest import db, healthy_job, run_dag_test
+from tests.support import wait_until
+
+DAG = "scale_flink_on_kafka_lag"
+POLICY = {"lag_high": 3000, "lag_low": 300, "catch_up_s": 20, "cooldown_s": 15, "drain_timeout_s": 300}
+
+
+def scaling_events(settings: Settings, since_id: int) -> list[tuple]:
+    with db(settings) as conn:
+        return conn.execute(
+            "select id, action, from_parallelism, to_parallelism, outcome, inputs from scaling_events"
+            " where domain = 'payments' and id > %s order by id", (since_id,)).fetchall()
+
+
+@pytest.mark.usefixtures("scaler_paused", "monitor_paused")
+def test_spike_scales_up_then_cooldown_scales_back_down(stack_settings: Settings,
+                                                        detection_jobs: dict[str, str]) -> None:
+    start = healthy_job(stack_settings, "payments")
+    assert start.parallelism == 1
+    with db(stack_settings) as conn:
+        last_id = conn.execute("select coalesce(max(id), 0) from scaling_events").fetchone()[0]
+    stop = threading.Event()
+    # more than one subtask handles, for long enough to be seen, small enough to drain within minutes
+    spike = SimulationConfig(domains=("payments",), rate=3_000, duration_s=40, scenarios=False,
+                             record_ground_truth=False, diurnal=False)
+    producer = threading.Thread(target=run_simulation, args=(stack_settings, spike), kwargs={"stop": stop},
+                                daemon=True)
+    try:
+        producer.start()
+        up = run_dag_test(stack_settings, DAG, {**POLICY, "watch_s": 120})
+        stop.set()
+        producer.join(timeout=60)
+        assert up.returncode == 0, up.output[-4000:]
+        events = scaling_events(stack_settings, last_id)
+        ups = [e for e in events if e[1] == "scale_up"]
+        assert ups, f"no scale_up recorded; decisions: {[(e[1], e[2], e[3]) for e in events]}\n{up.output[-3000:]}"
+        _, _, before, target, outcome, inputs = ups[-1]
+        assert (before, outcome) == (1, "drained") and 1 < target <= 4
+        assert inputs["breached"] is True and inputs["observation"]["lag"] > POLICY["lag_high"]
+        assert 0 <= inputs["decided_after_breach_s"] < 60
+        assert inputs["observation"]["input_rate"] > 0 and inputs["capacity_per_subtask"] > 0
+        assert healthy_job(stack_settings, "payments").parallelism == target
+
+        # quiet: the first quiet decision only starts the cool-down clock, a later one scales down
+        decisions = []
+        for _ in range(4):
+            quiet = run_dag_test(stack_settings, DAG, {**POLICY, "watch_s": 20})
+            assert quiet.returncode == 0, quiet.output[-4000:]
+            decisions = scaling_events(stack_settings, ups[-1][0])
+            if any(e[1] == "scale_down" for e in decisions):
+                break
+        downs = [e for e in decisions if e[1] == "scale_down"]
+        assert downs, f"no scale_down after the cool-down: {[(e[1], e[2], e[3]) for e in decisions]}"
+        assert (downs[0][2], downs[0][3]) == (target, 1), "back to the deployed parallelism, not below"
+        assert downs[0][5]["observation"]["low_lag_for_s"] >= POLICY["cooldown_s"]
+        assert wait_until(lambda: job_health(stack_settings, start.job_id).parallelism == 1, timeout=180,
+                          what="payments back at parallelism 1")
+        assert find_job(stack_settings, "payments").id == start.job_id, "rescaled in place: same job id"
+    finally:
+        stop.set()
+        job = find_job(stack_settings, "payments")
+        if job is not None and job_health(stack_settings, job.id).parallelism != 1:
+            with FlinkRest(stack_settings.flink_rest) as rest:
+                rest.rescale(job.id, 1)
