@@ -23,17 +23,20 @@ domain).
 Params: `start`/`end` (ISO-8601 UTC on whole minutes; default: the last full hour that ended at
 least `settle_minutes` ago), `domains`, `margin_minutes`, `catalog_version` / `rule_overrides` (the
 rule parameters deployed, if not the catalog defaults), `topics` (read other topics, e.g. a replay),
-`label`. Scheduled hourly at :10.
+`label`. Scheduled hourly at :10. The `reconcile` task updates the `reconciliation_runs` asset, which
+triggers `validate_incident_tables`.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
 
 from patternalarm_airflow.operators.spark import PatternalarmSparkSubmitOperator
 
 DOMAINS = ["payments", "gaming", "iot"]
+# a finished reconciliation triggers validate_incident_tables (scheduled on this asset or hourly)
+RECONCILIATION_RUNS = Asset(name="reconciliation_runs", uri="patternalarm://incident-store/reconciliation_runs")
 DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
 _TIME = {"type": ["null", "string"], "format": "date-time"}
 
@@ -122,6 +125,7 @@ def reconcile_detection():
         driver_memory="3g",
         conf={"spark.sql.shuffle.partitions": "8", "spark.driver.maxResultSize": "1g"},
         execution_timeout=pendulum.duration(hours=2),
+        outlets=[RECONCILIATION_RUNS],
     )
 
     @task(trigger_rule="all_done", retries=0)

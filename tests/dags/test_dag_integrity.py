@@ -68,3 +68,13 @@ def test_tags_retries_and_catchup(dagbag) -> None:
         if (dag.default_args or {}).get("retries", 0) < 2:
             problems.append(f"{dag_id}: default_args retries must be >= 2 (override per task on purpose only)")
     assert not problems, "\n".join(problems)
+
+
+def test_a_finished_reconciliation_triggers_the_incident_table_validation(dagbag) -> None:
+    reconcile = dagbag.dags["reconcile_detection"].get_task("reconcile")
+    produced = {(a.name, a.uri) for a in reconcile.outlets}
+    validation = dagbag.dags["validate_incident_tables"]
+    condition = validation.timetable.asset_condition
+    consumed = {(a.name, a.uri) for a in condition.iter_assets().values()} if hasattr(condition, "iter_assets") \
+        else {(condition.name, condition.uri)}
+    assert produced & consumed, f"reconcile produces {produced}, validation is scheduled on {consumed}"
