@@ -21,7 +21,7 @@ from psycopg import sql
 from include.gx.assets import render
 from include.gx.expectations import ExpectQueryToReturnNoRows
 from include.gx.parameters import Tables, Thresholds, Traffic
-from include.patternalarm.incidents.alert import DISPOSITIONS, INCIDENT_DOMAINS, SEVERITIES, STATUSES
+from include.patternalarm.alerts import DISPOSITIONS, INCIDENT_DOMAINS, SEVERITIES, STATUSES
 from include.patternalarm.topics import DOMAINS
 
 #: timeline event kinds (include/sql/migrations/0020_incidents.sql)

@@ -1,51 +1,64 @@
-"""The alert contract (Kafka topic ``alerts``) and its deterministic ``alert_id``.
+"""The alert contract (docs/contracts.md): parse and validate one Kafka record into an ``Alert``.
 
-The Flink jobs compute ``alert_id`` in SQL as ``SHA256(CONCAT_WS('|', rule_id, rule_version, entity,
-first matched event_id))``; `alert_id` here is the same function, so consumers (incident sink,
-scoring, tests) can recompute and check it. `parse_alert` validates one alert record and raises
-`AlertError` with a dead-letter reason (``invalid_alert``) and a precise detail.
+One implementation for every consumer — the incident sink, scoring, the tests — and the same
+deterministic ``alert_id`` the Flink jobs compute in SQL (``SHA256(CONCAT_WS('|', rule_id,
+rule_version, entity, first matched event_id))``).
+
+Anything that does not meet the contract raises ``InvalidAlert`` with a reason code from the
+dead-letter contract (``malformed_json``, ``missing_field:<name>``, ``wrong_type:<name>``,
+``oversized``, ``unknown_domain``, ``invalid_alert``) and a human-readable detail, so the sink
+can dead-letter it instead of crashing or dropping it. The checks mirror the database's
+constraints, so a valid ``Alert`` always fits the ``alerts`` table.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from include.patternalarm.topics import DOMAINS
+
 SEVERITIES = ("low", "medium", "high", "critical")
-DOMAINS = ("payments", "gaming", "iot")
-_TIME_FIELDS = ("first_event_time", "last_event_time", "detected_at")
+STATUSES = ("open", "acknowledged", "resolved")
+DISPOSITIONS = ("confirmed_fraud", "false_positive", "benign")
+#: Domains an incident can have: the event domains plus ``platform`` (control-plane incidents).
+INCIDENT_DOMAINS = (*DOMAINS, "platform")
+
+#: Alerts larger than this are dead-lettered as ``oversized`` (evidence is ids and key values).
+MAX_ALERT_BYTES = 256 * 1024
+MAX_RULE_ID = 200
+MAX_ENTITY = 500
+MAX_EVIDENCE_DEPTH = 32
+_INT32_MAX = 2**31 - 1
+_ALERT_ID = re.compile(r"[0-9a-f]{64}")
+# epoch milliseconds between 1970 and 9999
+_MAX_EPOCH_MS = 253_402_300_799_999
+
+REQUIRED_FIELDS = (
+    "alert_id", "rule_id", "rule_version", "domain", "entity", "severity",
+    "first_event_time", "last_event_time", "detected_at", "evidence",
+)
 
 
-class AlertError(ValueError):
-    """An alert record does not follow the contract; ``reason`` is the dead-letter reason code."""
+class InvalidAlert(ValueError):
+    """The record is not a valid alert; ``reason`` is a dead-letter reason code."""
 
-    def __init__(self, detail: str, reason: str = "invalid_alert") -> None:
-        super().__init__(detail)
+    def __init__(self, reason: str, detail: str, domain: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-def alert_id(rule_id: str, rule_version: int, entity: str, first_event_id: str) -> str:
-    """sha256 hex of ``rule_id|rule_version|entity|first matched event_id`` (as the SQL computes it)."""
-    text = "|".join((rule_id, str(rule_version), entity, first_event_id))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def parse_time(value: Any) -> datetime:
-    """An ISO-8601 UTC timestamp (``…Z`` or ``+00:00``) as an aware datetime."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected an ISO-8601 string, got {value!r}")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+        self.domain = domain
 
 
 @dataclass(frozen=True)
 class Alert:
+    """One alert as the contract defines it (times are timezone-aware UTC)."""
+
     alert_id: str
     rule_id: str
     rule_version: int
@@ -55,56 +68,201 @@ class Alert:
     first_event_time: datetime
     last_event_time: datetime
     detected_at: datetime
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any]
 
     @property
     def event_ids(self) -> list[str]:
         return [str(e) for e in self.evidence.get("event_ids", [])]
 
+    def as_row(self, *, topic: str | None = None, partition: int | None = None, offset: int | None = None,
+               timestamp: datetime | None = None) -> dict[str, Any]:
+        """The JSON object ``ingest_alerts()`` takes: the contract plus the Kafka source."""
+        return {
+            "alert_id": self.alert_id,
+            "rule_id": self.rule_id,
+            "rule_version": self.rule_version,
+            "domain": self.domain,
+            "entity": self.entity,
+            "severity": self.severity,
+            "first_event_time": self.first_event_time.isoformat(),
+            "last_event_time": self.last_event_time.isoformat(),
+            "detected_at": self.detected_at.isoformat(),
+            "evidence": self.evidence,
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "source_timestamp": timestamp.isoformat() if timestamp else None,
+        }
+
     def to_json(self) -> dict[str, Any]:
-        def iso(t: datetime) -> str:
-            return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        """The alert as its Kafka JSON (ISO-8601 UTC with milliseconds)."""
+        return {
+            "alert_id": self.alert_id,
+            "rule_id": self.rule_id,
+            "rule_version": self.rule_version,
+            "domain": self.domain,
+            "entity": self.entity,
+            "severity": self.severity,
+            "first_event_time": format_time(self.first_event_time),
+            "last_event_time": format_time(self.last_event_time),
+            "detected_at": format_time(self.detected_at),
+            "evidence": self.evidence,
+        }
 
-        return {"alert_id": self.alert_id, "rule_id": self.rule_id, "rule_version": self.rule_version,
-                "domain": self.domain, "entity": self.entity, "severity": self.severity,
-                "first_event_time": iso(self.first_event_time), "last_event_time": iso(self.last_event_time),
-                "detected_at": iso(self.detected_at), "evidence": self.evidence}
+
+def alert_id_for(rule_id: str, rule_version: int, entity: str, first_event_id: str) -> str:
+    """The contract's deterministic id: sha256 hex of ``rule_id|rule_version|entity|first matched event id``."""
+    return hashlib.sha256(f"{rule_id}|{rule_version}|{entity}|{first_event_id}".encode()).hexdigest()
 
 
-def parse_alert(value: bytes | str | dict[str, Any]) -> Alert:
-    """Validate one alert record (JSON bytes/str or a dict); `AlertError` names what is wrong."""
-    if isinstance(value, (bytes, str)):
-        try:
-            data = json.loads(value)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise AlertError(f"alert is not JSON: {exc}") from None
+def format_time(value: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``, as the contract writes times."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_time(name: str, value: Any) -> datetime:
+    """An ISO-8601 string (``Z`` or an offset; no zone means UTC) or epoch milliseconds."""
+    if isinstance(value, bool):
+        raise InvalidAlert(f"wrong_type:{name}", f"{name} must be an ISO-8601 string or epoch milliseconds, "
+                           f"not a boolean")
+    if isinstance(value, int):
+        if not 0 <= value <= _MAX_EPOCH_MS:
+            raise InvalidAlert("invalid_alert", f"{name} epoch milliseconds {value} out of range")
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if not isinstance(value, str):
+        raise InvalidAlert(f"wrong_type:{name}", f"{name} must be an ISO-8601 string or epoch milliseconds, "
+                           f"not {_json_type(value)}")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidAlert(f"wrong_type:{name}", f"{name} {value[:64]!r} is not an ISO-8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _string(doc: dict[str, Any], name: str, max_len: int) -> str:
+    value = doc[name]
+    if not isinstance(value, str):
+        raise InvalidAlert(f"wrong_type:{name}", f"{name} must be a string, not {_json_type(value)}")
+    if not value.strip():
+        raise InvalidAlert("invalid_alert", f"{name} is empty")
+    if len(value) > max_len:
+        raise InvalidAlert("invalid_alert", f"{name} is {len(value)} characters long (at most {max_len})")
+    return value
+
+
+def _check_storable(value: Any, where: str, depth: int = 0) -> None:
+    """PostgreSQL's jsonb and text cannot hold NUL characters; deep nesting is refused too."""
+    if depth > MAX_EVIDENCE_DEPTH:
+        raise InvalidAlert("invalid_alert", f"{where} is nested deeper than {MAX_EVIDENCE_DEPTH} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidAlert("invalid_alert", f"{where} contains a NUL character (\\u0000)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise InvalidAlert("invalid_alert", f"a key in {where} contains a NUL character (\\u0000)")
+            _check_storable(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_storable(item, f"{where}[{index}]", depth + 1)
+
+
+def parse_alert(value: bytes | str | dict[str, Any] | None) -> Alert:
+    """Parse one Kafka record value (or an already decoded object); raise ``InvalidAlert`` when it breaks
+    the contract."""
+    if value is None:
+        raise InvalidAlert("malformed_json", "the record has no value (a tombstone or an empty message)")
+    if isinstance(value, dict):
+        doc: Any = value
     else:
-        data = value
-    if not isinstance(data, dict):
-        raise AlertError("alert is not a JSON object")
-    for name in ("alert_id", "rule_id", "domain", "entity", "severity"):
-        if not isinstance(data.get(name), str) or not data[name]:
-            raise AlertError(f"field {name} missing or not a non-empty string")
-    version = data.get("rule_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise AlertError("field rule_version missing or not a positive integer")
-    if data["severity"] not in SEVERITIES:
-        raise AlertError(f"severity {data['severity']!r} not one of {', '.join(SEVERITIES)}")
-    if data["domain"] not in DOMAINS:
-        raise AlertError(f"domain {data['domain']!r} not one of {', '.join(DOMAINS)}")
-    if len(data["alert_id"]) != 64 or any(c not in "0123456789abcdef" for c in data["alert_id"]):
-        raise AlertError("alert_id is not a sha256 hex digest")
-    times: dict[str, datetime] = {}
-    for name in _TIME_FIELDS:
+        raw = value.encode() if isinstance(value, str) else value
+        if len(raw) > MAX_ALERT_BYTES:
+            raise InvalidAlert("oversized", f"{len(raw)} bytes; alerts may be at most {MAX_ALERT_BYTES} bytes")
         try:
-            times[name] = parse_time(data.get(name))
-        except ValueError as exc:
-            raise AlertError(f"field {name}: {exc}") from None
-    if times["first_event_time"] > times["last_event_time"]:
-        raise AlertError("first_event_time is after last_event_time")
-    evidence = data.get("evidence")
-    if not isinstance(evidence, dict) or not isinstance(evidence.get("event_ids"), list) or not evidence["event_ids"]:
-        raise AlertError("evidence must be an object with a non-empty event_ids list")
-    return Alert(alert_id=data["alert_id"], rule_id=data["rule_id"], rule_version=version, domain=data["domain"],
-                 entity=data["entity"], severity=data["severity"], first_event_time=times["first_event_time"],
-                 last_event_time=times["last_event_time"], detected_at=times["detected_at"], evidence=evidence)
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidAlert("malformed_json", f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidAlert("malformed_json", f"an alert must be a JSON object, not {_json_type(doc)}")
+    domain_hint = doc.get("domain") if isinstance(doc.get("domain"), str) else None
+    try:
+        return _validate(doc)
+    except InvalidAlert as exc:
+        exc.domain = domain_hint
+        raise
+
+
+def _validate(doc: dict[str, Any]) -> Alert:
+    for name in REQUIRED_FIELDS:
+        if doc.get(name) is None:
+            raise InvalidAlert(f"missing_field:{name}", f"the alert has no {name}")
+
+    alert_id = doc["alert_id"]
+    if not isinstance(alert_id, str):
+        raise InvalidAlert("wrong_type:alert_id", f"alert_id must be a string, not {_json_type(alert_id)}")
+    alert_id = alert_id.strip().lower()
+    if not _ALERT_ID.fullmatch(alert_id):
+        raise InvalidAlert("invalid_alert", f"alert_id {doc['alert_id'][:80]!r} is not a sha256 hex digest")
+
+    rule_id = _string(doc, "rule_id", MAX_RULE_ID)
+    entity = _string(doc, "entity", MAX_ENTITY)
+
+    version = doc["rule_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidAlert("wrong_type:rule_version", f"rule_version must be an integer, not {_json_type(version)}")
+    if not 0 <= version <= _INT32_MAX:
+        raise InvalidAlert("invalid_alert", f"rule_version {version} out of range (0 to {_INT32_MAX})")
+
+    domain = doc["domain"]
+    if not isinstance(domain, str):
+        raise InvalidAlert("wrong_type:domain", f"domain must be a string, not {_json_type(domain)}")
+    if domain not in DOMAINS:
+        raise InvalidAlert("unknown_domain", f"domain {domain[:64]!r} is not one of {', '.join(DOMAINS)}")
+
+    severity = doc["severity"]
+    if not isinstance(severity, str):
+        raise InvalidAlert("wrong_type:severity", f"severity must be a string, not {_json_type(severity)}")
+    severity = severity.strip().lower()
+    if severity not in SEVERITIES:
+        raise InvalidAlert("invalid_alert", f"severity {doc['severity'][:64]!r} is not one of {', '.join(SEVERITIES)}")
+
+    first = parse_time("first_event_time", doc["first_event_time"])
+    last = parse_time("last_event_time", doc["last_event_time"])
+    detected = parse_time("detected_at", doc["detected_at"])
+    if first > last:
+        raise InvalidAlert("invalid_alert", f"first_event_time {format_time(first)} is after last_event_time "
+                           f"{format_time(last)}")
+
+    evidence = doc["evidence"]
+    if not isinstance(evidence, dict):
+        raise InvalidAlert("wrong_type:evidence", f"evidence must be an object, not {_json_type(evidence)}")
+    event_ids = evidence.get("event_ids")
+    if event_ids is None:
+        raise InvalidAlert("missing_field:evidence.event_ids", "evidence has no event_ids")
+    if not isinstance(event_ids, list) or not all(isinstance(e, str) for e in event_ids):
+        raise InvalidAlert("wrong_type:evidence.event_ids", "evidence.event_ids must be an array of strings")
+    for name in ("rule_id", "entity"):
+        _check_storable(doc[name], name)
+    _check_storable(evidence, "evidence")
+
+    return Alert(alert_id=alert_id, rule_id=rule_id, rule_version=version, domain=domain, entity=entity,
+                 severity=severity, first_event_time=first, last_event_time=last, detected_at=detected,
+                 evidence=evidence)

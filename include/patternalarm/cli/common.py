@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -44,3 +48,27 @@ def clear_errors(*errors: type[Exception]) -> Callable[[Callable[P, R]], Callabl
         return wrapper
 
     return decorate
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event set by SIGTERM (Ctrl-C stays KeyboardInterrupt), so a long run can end cleanly."""
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def report_run(summary: Any, as_json: bool, table: Callable[[Any], Any]) -> None:
+    """Print a run's summary (JSON or a table); exit 1 if it failed and 130 if it was interrupted."""
+    if as_json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        console.print(table(summary))
+    if summary.status == "failed":
+        raise typer.Exit(1)
+    if summary.status == "interrupted":
+        raise typer.Exit(130)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from include.patternalarm.cli.common import console, err_console, fail, settings
+from include.patternalarm.cli.common import err_console, fail, report_run, settings, stop_on_sigterm
 from include.patternalarm.topics import DLQ
 
 
@@ -65,9 +62,6 @@ def replay(
     """Stream a recorded file into a domain topic; rows that cannot be mapped go to events.dlq with the reason."""
     from include.patternalarm.replay import ReplayConfig, ReplayError, parse_pairs, parse_speed, run_replay
 
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     bar = Progress(SpinnerColumn(), TextColumn(f"[bold]replay[/] {file.name}"), BarColumn(), DownloadColumn(),
                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console, disable=quiet)
     task = bar.add_task("replay", total=None, stats="starting…")
@@ -77,29 +71,21 @@ def replay(
                    stats=f"{p.rows:,} rows · {p.sent:,} sent · {p.dead_lettered:,} dead-lettered · "
                          f"{p.rate_now:,.0f} rows/s")
 
-    try:
-        config = ReplayConfig(
-            path=file, domain=domain, key=key, time=time, fields=parse_pairs(map_, "--map"),
-            constants=parse_pairs(set_, "--set"), speed=parse_speed(speed), limit=limit, format=fmt,
-            delimiter=delimiter, topic=topic, dlq_topic=dlq_topic, id_prefix=id_prefix, retime=retime,
-            workers=workers,
-        )
-        with bar:
-            summary = run_replay(settings(), config, on_progress=on_progress, stop=stop)
-    except ReplayError as exc:
-        raise fail(str(exc), code=2) from None
-    except RuntimeError as exc:  # the broker is unreachable, a topic is missing
-        raise fail(str(exc)) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if as_json:
-        print(json.dumps(summary.as_dict(), indent=2))
-    else:
-        console.print(_summary_table(summary))
-    if summary.status == "failed":
-        raise typer.Exit(1)
-    if summary.status == "interrupted":
-        raise typer.Exit(130)
+    with stop_on_sigterm() as stop:
+        try:
+            config = ReplayConfig(
+                path=file, domain=domain, key=key, time=time, fields=parse_pairs(map_, "--map"),
+                constants=parse_pairs(set_, "--set"), speed=parse_speed(speed), limit=limit, format=fmt,
+                delimiter=delimiter, topic=topic, dlq_topic=dlq_topic, id_prefix=id_prefix, retime=retime,
+                workers=workers,
+            )
+            with bar:
+                summary = run_replay(settings(), config, on_progress=on_progress, stop=stop)
+        except ReplayError as exc:
+            raise fail(str(exc), code=2) from None
+        except RuntimeError as exc:  # the broker is unreachable, a topic is missing
+            raise fail(str(exc)) from None
+    report_run(summary, as_json, _summary_table)
 
 
 def register(app: typer.Typer) -> None:

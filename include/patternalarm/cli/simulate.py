@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import threading
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from include.patternalarm.cli.common import console, err_console, fail, settings
+from include.patternalarm.cli.common import err_console, fail, report_run, settings, stop_on_sigterm
 from include.patternalarm.topics import DOMAINS, EVENTS
 
 
@@ -135,9 +132,6 @@ def simulate(
     except ConfigError as exc:
         raise fail(str(exc), code=2) from None
 
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     total = config.events if config.events is not None else None
     if total is None and config.duration_s is not None and config.rate is not None:
         from include.patternalarm.simulator import RateSchedule
@@ -155,26 +149,18 @@ def simulate(
                  + (f" · [red]{p.failed:,} failed[/]" if p.failed else ""))
         bar.update(task, completed=p.background, stats=stats)
 
-    try:
-        with bar:
-            if not quiet and config.duration_s is None and config.events is None:
-                err_console.print("[dim]no --duration / --events: Ctrl-C stops the run[/]")
-            summary = run_simulation(settings(), config, on_progress=on_progress, stop=stop)
-            bar.update(task, completed=summary.background_events + summary.bad_events)
-    except ConfigError as exc:
-        raise fail(str(exc), code=2) from None
-    except RuntimeError as exc:  # broker / database / catalog problems, already worded for the user
-        raise fail(str(exc)) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if as_json:
-        print(json.dumps(summary.as_dict(), indent=2))
-    else:
-        console.print(_summary_table(summary))
-    if summary.status == "failed":
-        raise typer.Exit(1)
-    if summary.status == "interrupted":
-        raise typer.Exit(130)
+    with stop_on_sigterm() as stop:
+        try:
+            with bar:
+                if not quiet and config.duration_s is None and config.events is None:
+                    err_console.print("[dim]no --duration / --events: Ctrl-C stops the run[/]")
+                summary = run_simulation(settings(), config, on_progress=on_progress, stop=stop)
+                bar.update(task, completed=summary.background_events + summary.bad_events)
+        except ConfigError as exc:
+            raise fail(str(exc), code=2) from None
+        except RuntimeError as exc:  # broker / database / catalog problems, already worded for the user
+            raise fail(str(exc)) from None
+    report_run(summary, as_json, _summary_table)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ user's guide is ``docs/incidents.md``.
 
 from __future__ import annotations
 
-from include.patternalarm.incidents.alert import (
+from include.patternalarm.alerts import (
     DISPOSITIONS,
     INCIDENT_DOMAINS,
     SEVERITIES,

@@ -31,7 +31,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, M
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
-from include.patternalarm.incidents.alert import Alert, InvalidAlert, parse_alert
+from include.patternalarm.alerts import Alert, InvalidAlert, parse_alert
 from include.patternalarm.incidents.deadletter import dead_letter
 from include.patternalarm.incidents.metrics import SinkMetrics
 from include.patternalarm.incidents.status import StatusServer

@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from include.patternalarm.incidents.alert import DISPOSITIONS, INCIDENT_DOMAINS, STATUSES
+from include.patternalarm.alerts import DISPOSITIONS, INCIDENT_DOMAINS, STATUSES
 from include.patternalarm.settings import Settings
 
 Row = dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from include.patternalarm.incidents.alert import alert_id_for, format_time
+from include.patternalarm.alerts import alert_id_for, format_time
 
 
 def synthetic_alert(rule_id: str, entity: str, first_event_id: str, *, domain: str = "payments",

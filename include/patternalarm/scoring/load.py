@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
-from include.patternalarm.alerts import AlertError, parse_alert
+from include.patternalarm.alerts import InvalidAlert, parse_alert
 from include.patternalarm.scoring.core import AlertRecord, TruthRecord
 from include.patternalarm.settings import Settings
 from include.patternalarm.topics import ALERTS
@@ -121,7 +121,7 @@ def load_alerts_kafka(settings: Settings, tags: Iterable[str], since: datetime, 
                 todo.discard(msg.partition())
             try:
                 alert = parse_alert(msg.value())
-            except AlertError:
+            except InvalidAlert:
                 continue
             if not _in_scope(alert.entity, tags) or not since <= alert.last_event_time <= until:
                 continue

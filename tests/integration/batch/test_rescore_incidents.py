@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from include.patternalarm.alerts import alert_id as make_alert_id
+from include.patternalarm.alerts import alert_id_for as make_alert_id
 from include.patternalarm.settings import Settings
 from tests.integration.batch.conftest import db, iso, run_dag
 from tests.support import unique

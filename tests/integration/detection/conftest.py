@@ -218,6 +218,23 @@ def play_and_settle(job: DetectionJob, instances: list[ScenarioInstance], *, bas
     return Outcome(played, alerts, check_exactly_once(played, alerts))
 
 
+@pytest.fixture(scope="module")
+def outcome(detection_job: DetectionJob) -> Outcome:
+    """Every scenario instance of the module's domain (fires and near misses) played and settled."""
+    return play_and_settle(detection_job, scenario_instances(detection_job.domain))
+
+
+def domain_rules(domain: str) -> list[str]:
+    return [r.id for r in load_catalog().rules_for(domain)]
+
+
+def assert_fires_exactly_once_and_not_on_near_misses(outcome: Outcome, rule_id: str) -> None:
+    fires = [p for p in outcome.played if p.instance.rule_id == rule_id and p.instance.should_alert]
+    near = [p for p in outcome.played if p.instance.rule_id == rule_id and not p.instance.should_alert]
+    assert fires and near, f"{rule_id}: the factory must give a fires instance and near misses"
+    assert outcome.problems.get(rule_id, []) == []
+
+
 def recent_base_ms(minutes_ago: float = 20.0) -> int:
     """A base event time in the recent past (event times must not be ahead of the Kafka timestamp)."""
     return int((time.time() - minutes_ago * 60) * 1000)

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from include.patternalarm.rules import load_catalog
-from tests.integration.detection.conftest import DetectionJob, Outcome, play_and_settle, scenario_instances
+from tests.integration.detection.conftest import Outcome, assert_fires_exactly_once_and_not_on_near_misses, domain_rules
 
 DOMAIN = "gaming"
-RULES = [r.id for r in load_catalog().rules_for(DOMAIN)]
-
-
-@pytest.fixture(scope="module")
-def outcome(detection_job: DetectionJob) -> Outcome:
-    return play_and_settle(detection_job, scenario_instances(DOMAIN))
+RULES = domain_rules(DOMAIN)
 
 
 @pytest.mark.parametrize("rule_id", RULES)
 def test_rule_fires_exactly_once_per_instance_and_not_on_near_misses(outcome: Outcome, rule_id: str) -> None:
-    fires = [p for p in outcome.played if p.instance.rule_id == rule_id and p.instance.should_alert]
-    near = [p for p in outcome.played if p.instance.rule_id == rule_id and not p.instance.should_alert]
-    assert fires and near, f"{rule_id}: the factory must give a fires instance and near misses"
-    assert outcome.problems.get(rule_id, []) == []
+    assert_fires_exactly_once_and_not_on_near_misses(outcome, rule_id)
 
 
 def test_currency_farming_reports_which_signal(outcome: Outcome) -> None:

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 import requests
 
+from include.patternalarm.alerts import MAX_ALERT_BYTES
 from include.patternalarm.incidents import group_lag
-from include.patternalarm.incidents.alert import MAX_ALERT_BYTES
 from include.patternalarm.incidents.process import SinkProcess
 from include.patternalarm.incidents.synthetic import synthetic_alert
 from include.patternalarm.settings import Settings

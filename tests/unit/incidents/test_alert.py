@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from include.patternalarm.alerts import MAX_ALERT_BYTES, alert_id_for, format_time
 from include.patternalarm.incidents import Alert, InvalidAlert, parse_alert
-from include.patternalarm.incidents.alert import MAX_ALERT_BYTES, alert_id_for, format_time
 from include.patternalarm.incidents.synthetic import synthetic_alert
 
 
@@ -42,6 +42,15 @@ def test_alert_id_is_the_contract_hash() -> None:
     import hashlib
 
     assert alert_id_for("r", 3, "e", "x") == hashlib.sha256(b"r|3|e|x").hexdigest()
+    # SHA256(CONCAT_WS('|', 'r', '1', 'ent', 'x1')) on the running SQL Gateway returned this digest
+    assert alert_id_for("r", 1, "ent", "x1") == "9ea5a40f5466f0f6f7ac294341c1e3651d74b23806e7346795fdeec5400e64b6"
+
+
+def test_decoded_objects_and_strings_parse_like_bytes_and_round_trip() -> None:
+    alert = _parse(_alert())
+    assert parse_alert(_alert()) == alert == parse_alert(orjson.dumps(_alert()).decode())
+    assert parse_alert(alert.to_json()) == alert
+    assert alert.event_ids[0] == "ev-1" and alert.event_ids == alert.evidence["event_ids"]
 
 
 @pytest.mark.parametrize("value", ["2026-11-26T10:15:30.123Z", "2026-11-26 10:15:30.123Z",
