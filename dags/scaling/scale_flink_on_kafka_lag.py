@@ -12,7 +12,9 @@ Automated spike handling for the detection jobs. Runs continuously (one run afte
    below the parallelism of the last deployment. Every decision, with its inputs, goes to
    `scaling_events` and the task log;
 3. **rescale** in place (adaptive scheduler, same job id, state from the latest checkpoint) and
-   **verify** that the lag drains below `lag_low`.
+   **verify** that the lag drains below `lag_low` within `drain_timeout_s`; if it does not, the next
+   run (immediately after) sees the breach again and decides with the rates measured at the new
+   parallelism. `scaling_events` records when the job ran rescaled and when the lag drained.
 
 Unpause it to enable automatic scaling; change the thresholds in **Trigger DAG w/ config** or the
 DAG's params.
@@ -59,7 +61,9 @@ def _verify_kwargs(action: dict) -> dict:
         "cooldown_s": Param(180, type="integer", minimum=0, description="Low lag this long before scaling down"),
         "target_utilization": Param(0.7, type="number", exclusiveMinimum=0, maximum=1),
         "max_parallelism": Param(4, type="integer", minimum=1, maximum=4),
-        "drain_timeout_s": Param(600, type="integer", minimum=30, description="How long verify waits for the drain"),
+        "drain_timeout_s": Param(180, type="integer", minimum=30,
+                                 description="How long verify waits for the drain; if the lag is still high "
+                                             "then, the next run decides again with the new rates"),
     },
 )
 def scale_flink_on_kafka_lag():
@@ -107,7 +111,9 @@ def scale_flink_on_kafka_lag():
             done = bool(rescale)
             drained_ok = bool(drain) and drain.get("status") == "drained"
             outcome = "drained" if done and drained_ok else ("rescaled" if done else "failed")
-            store.finish_scaling_event(action["event_id"], outcome, rescaled=done, drained=drained_ok)
+            store.finish_scaling_event(action["event_id"], outcome,
+                                       rescaled_at=(rescale or {}).get("at") if done else None,
+                                       drained_at=drain.get("at") if drained_ok else None)
             summary.append({**action, "outcome": outcome, "rescale_s": (rescale or {}).get("seconds"),
                             "drain_s": (drain or {}).get("waited_s")})
             print(f"{action['domain']}: {action['action']} {action['from']} -> {action['to']}: {outcome} "

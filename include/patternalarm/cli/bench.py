@@ -63,7 +63,14 @@ def bench(
     if "spike" in result:
         p = result["spike"]
         table.add_row("spike scaling actions", str(len([e for e in p["scaling_events"] if e["action"] != "hold"])))
-        table.add_row("spike alerts lost / duplicated", f"{p['lost']} / {p['duplicated']}")
+        lost = p["lost"] if p["lost"] is not None else f"? ({p['pending']} pending, backlog {p['backlog_left']:,})"
+        table.add_row("spike alerts lost / duplicated", f"{lost} / {p['duplicated']}")
+        for e in p["scaling_events"]:
+            if e["action"] != "hold":
+                table.add_row(f"  {e['domain']} {e['action']} {e['from']}→{e['to']}",
+                              f"breach→decision {_fmt(e['decided_after_breach_s'], ' s')}, "
+                              f"→rescaled {_fmt(e['rescaled_after_s'], ' s')}, "
+                              f"→drained {_fmt(e['drained_after_s'], ' s')}")
         for k, v in p["p99_before_during_after_s"].items():
             table.add_row(f"spike p99 latency {k}", _fmt(v, " s"))
     table.add_row("load before → after", f"{result['machine_before']['load_avg'][0]:.1f} → "

@@ -84,13 +84,14 @@ class IncidentStoreHook(PostgresHook):
                         json.dumps(inputs, default=str), dag_run_id),
         )[0]
 
-    def finish_scaling_event(self, event_id: int, outcome: str, *, rescaled: bool = False,
-                             drained: bool = False) -> None:
+    def finish_scaling_event(self, event_id: int, outcome: str, *, rescaled_at: float | None = None,
+                             drained_at: float | None = None) -> None:
+        """Close a decision: when (epoch seconds) the job ran at its new parallelism and the lag drained."""
         self.run(
             "update scaling_events set outcome = %s,"
-            " rescaled_at = case when %s then now() else rescaled_at end,"
-            " drained_at = case when %s then now() else drained_at end where id = %s",
-            parameters=(outcome, rescaled, drained, event_id),
+            " rescaled_at = coalesce(to_timestamp(%s::float8), rescaled_at),"
+            " drained_at = coalesce(to_timestamp(%s::float8), drained_at) where id = %s",
+            parameters=(outcome, rescaled_at, drained_at, event_id),
         )
 
     def seconds_since_last_scaling(self, domain: str) -> float | None:

@@ -112,7 +112,7 @@ class FlinkRescaleJobOperator(_FlinkOperator):
             if health.parallelism == target and health.state == "RUNNING" and not health.tasks.keys() - {"RUNNING"}:
                 took = time.monotonic() - started
                 self.log.info("%s: job %s rescaled %s -> %s in %.1fs", self.domain, job.id, before, target, took)
-                return {"job_id": job.id, "from": before, "to": target, "seconds": round(took, 1)}
+                return {"job_id": job.id, "from": before, "to": target, "seconds": round(took, 1), "at": time.time()}
             time.sleep(1.0)
         raise TimeoutError(
             f"{self.domain}: job {job.id} not running at parallelism {target} after {self.timeout_s:.0f}s")

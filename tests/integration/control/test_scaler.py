@@ -52,6 +52,11 @@ def test_spike_scales_up_then_cooldown_scales_back_down(stack_settings: Settings
         assert 0 <= inputs["decided_after_breach_s"] < 60
         assert inputs["observation"]["input_rate"] > 0 and inputs["capacity_per_subtask"] > 0
         assert healthy_job(stack_settings, "payments").parallelism == target
+        with db(stack_settings) as conn:
+            decided, rescaled, drained = conn.execute(
+                "select decided_at, rescaled_at, drained_at from scaling_events where id = %s",
+                (ups[-1][0],)).fetchone()
+        assert decided < rescaled <= drained, "rescaled after the decision, drained after the rescale"
 
         # quiet: the first quiet decision only starts the cool-down clock, a later one scales down
         decisions = []

@@ -27,7 +27,9 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     assert all("cpu_avg_pct" in s and "backlog_s" in s for s in capacity["steps"])
     spike = result["spike"]
     assert {"lost", "duplicated", "scaling_events", "p99_before_during_after_s"} <= set(spike)
-    assert spike["duplicated"] >= 0 and spike["lost"] >= 0
+    assert spike["duplicated"] >= 0
+    # lost is judged once the jobs caught up; until then the undetected scenarios are pending
+    assert (spike["lost"] is not None and spike["lost"] >= 0) or (spike["backlog_left"] > 0 and spike["pending"] >= 0)
     plots = [Path(p) for p in result["plots"]]
     names = {p.name for p in plots}
     assert {"steady_latency_over_time.png", "steady_latency_histogram.png", "steady_throughput_and_lag.png",
