@@ -90,6 +90,10 @@ class AirflowClient:
         runs = self.call("GET", f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"], "limit": 100})
         return [str(r["dag_run_id"]) for r in runs["dag_runs"]]
 
+    def end_run(self, dag_id: str, run_id: str, state: str = "failed") -> None:
+        """Mark a run failed (or success): its running tasks are stopped by the scheduler."""
+        self.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": state})
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, unpause: bool = True) -> str:
         """Create a run with ``conf`` as its params (validated by Airflow); returns the run id."""
         if unpause:
