@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,9 +75,8 @@ class Alert:
     def event_ids(self) -> list[str]:
         return [str(e) for e in self.evidence.get("event_ids", [])]
 
-    def as_row(self, *, topic: str | None = None, partition: int | None = None, offset: int | None = None,
-               timestamp: datetime | None = None) -> dict[str, Any]:
-        """The JSON object ``ingest_alerts()`` takes: the contract plus the Kafka source."""
+    def _fields(self, time: Callable[[datetime], str]) -> dict[str, Any]:
+        """The contract's fields, times written by ``time``."""
         return {
             "alert_id": self.alert_id,
             "rule_id": self.rule_id,
@@ -84,10 +84,17 @@ class Alert:
             "domain": self.domain,
             "entity": self.entity,
             "severity": self.severity,
-            "first_event_time": self.first_event_time.isoformat(),
-            "last_event_time": self.last_event_time.isoformat(),
-            "detected_at": self.detected_at.isoformat(),
+            "first_event_time": time(self.first_event_time),
+            "last_event_time": time(self.last_event_time),
+            "detected_at": time(self.detected_at),
             "evidence": self.evidence,
+        }
+
+    def as_row(self, *, topic: str | None = None, partition: int | None = None, offset: int | None = None,
+               timestamp: datetime | None = None) -> dict[str, Any]:
+        """The JSON object ``ingest_alerts()`` takes: the contract plus the Kafka source."""
+        return {
+            **self._fields(datetime.isoformat),
             "source_topic": topic,
             "source_partition": partition,
             "source_offset": offset,
@@ -96,18 +103,7 @@ class Alert:
 
     def to_json(self) -> dict[str, Any]:
         """The alert as its Kafka JSON (ISO-8601 UTC with milliseconds)."""
-        return {
-            "alert_id": self.alert_id,
-            "rule_id": self.rule_id,
-            "rule_version": self.rule_version,
-            "domain": self.domain,
-            "entity": self.entity,
-            "severity": self.severity,
-            "first_event_time": format_time(self.first_event_time),
-            "last_event_time": format_time(self.last_event_time),
-            "detected_at": format_time(self.detected_at),
-            "evidence": self.evidence,
-        }
+        return self._fields(format_time)
 
 
 def alert_id_for(rule_id: str, rule_version: int, entity: str, first_event_id: str) -> str:
