@@ -130,6 +130,9 @@ class _Rule:
     def fast(self) -> Callable[[object], bool] | None:
         """A cheap predicate that accepts the common valid values (None: no shortcut); anything it
         rejects goes through ``compiled()`` for the verdict and the reason."""
+        if self.pattern is not None and not self.any_of and self.const is _MISSING and self.enum is None \
+                and self.types is not None and set(self.types) <= {"string", "null"}:
+            return self._memo_fast()
         if self.any_of or self.const is not _MISSING or self.pattern is not None:
             return None
         if self.enum is not None and all(e is None or isinstance(e, str) for e in self.enum) \
@@ -151,6 +154,26 @@ class _Rule:
         if kinds == {"boolean"}:
             return lambda v: v is True or v is False or (nullable and v is None)
         return None
+
+    def _memo_fast(self, limit: int = 4096) -> Callable[[object], bool]:
+        """Pattern-checked strings (currency, country codes…) take few distinct values: remember up to
+        ``limit`` valid ones, so a repeated value costs a set lookup instead of a regex search."""
+        seen: set[str] = set()
+        check = self.compiled()
+        nullable = self.types is not None and "null" in self.types
+
+        def fast(v: object) -> bool:
+            if v.__class__ is not str:
+                return nullable and v is None
+            if v in seen:
+                return True
+            if check(v) is not None:
+                return False
+            if len(seen) < limit:
+                seen.add(v)  # type: ignore[arg-type]
+            return True
+
+        return fast
 
     @cache  # noqa: B019 - rules are few, immutable and live as long as the process
     def compiled(self) -> Callable[[object], str | None]:
@@ -331,6 +354,13 @@ class EventValidator:
                 if why is not None:
                     return Problem(f"wrong_type:{name}", f"{name}: {why} (when {field_name}={value!r})")
         return None
+
+
+    def without(self, *names: str) -> EventValidator:
+        """The same checks minus the rules of ``names`` (fields a producer builds itself, valid by
+        construction — replay's event_time); required-ness is still checked."""
+        return EventValidator(self.domain, self.required, tuple(r for r in self.rules if r.name not in names),
+                              self.conditionals)
 
 
 def compile_schema(schema: Mapping[str, Any], domain: str) -> EventValidator:

@@ -68,10 +68,12 @@ class DetectionJob:
     def flush(self) -> None:
         assert self.producer.flush(30) == 0, "producer did not deliver everything"
 
-    def play(self, instances: list[ScenarioInstance], base_ms: int, *, epoch_every: int = 3) -> list[Played]:
-        """Produce the instances' events in event-time order (every ``epoch_every``-th instance with epoch-ms times)."""
+    def play(self, instances: list[ScenarioInstance], base_ms: int, *, epoch_every: int = 3,
+             background: list[tuple[int, str, dict[str, Any], int]] = ()) -> list[Played]:
+        """Produce the instances' events in event-time order (every ``epoch_every``-th instance with epoch-ms
+        times), merged with ``background`` rows (event time ms, key, payload, partition)."""
         played: list[Played] = []
-        rows: list[tuple[int, str, dict[str, Any]]] = []
+        rows: list[tuple[int, str, dict[str, Any], int | None]] = list(background)
         for n, inst in enumerate(instances):
             ids, times = [], []
             for i, ev in enumerate(inst.events):
@@ -79,12 +81,12 @@ class DetectionJob:
                 ms = base_ms + round(ev.offset_s * 1000)
                 payload = {**ev.payload, "event_id": event_id,
                            "event_time": ms if n % epoch_every == 1 else iso(ms)}
-                rows.append((ms, ev.key, payload))
+                rows.append((ms, ev.key, payload, None))
                 ids.append(event_id)
                 times.append(ms)
             played.append(Played(inst, ids, times))
-        for _, key, payload in sorted(rows, key=lambda r: r[0]):
-            self.send(key, payload)
+        for _, key, payload, partition in sorted(rows, key=lambda r: r[0]):
+            self.send(key, payload, partition=partition)
         self.flush()
         return played
 
@@ -195,11 +197,14 @@ class Outcome:
 
 def play_and_settle(job: DetectionJob, instances: list[ScenarioInstance], *, base_ms: int | None = None,
                     timeout: float = 150.0) -> Outcome:
-    """Play ``instances`` and move the watermark past them; wait for the expected alerts; then play a
+    """Play ``instances`` and settle them (``settle``)."""
+    return settle(job, job.play(instances, base_ms or recent_base_ms()), timeout=timeout)
+
+
+def settle(job: DetectionJob, played: list[Played], *, timeout: float = 150.0) -> Outcome:
+    """Move the watermark past the played instances; wait for the expected alerts; then play a
     sentinel instance later in event time and wait for its alert, so that every alert the instances
     caused (wanted or not) has been written when the outcome is judged."""
-    base_ms = base_ms or recent_base_ms()
-    played = job.play(instances, base_ms)
     end = max(p.last_ms for p in played)
     job.advance(end + 120_000)
     expected = {p.instance.entity for p in played if p.instance.should_alert}

@@ -158,3 +158,26 @@ def test_dead_letter_keeps_the_contract_shape_and_truncates() -> None:
     assert len(record["raw"]) == RAW_LIMIT and record["raw_bytes"] == RAW_LIMIT * 3
     assert record["key"] == "dev-1" and record["row"] == 7 and record["dead_lettered_at"].endswith("Z")
     assert dead_letter("malformed_json", "d", source="replay", raw="é")["raw_bytes"] == 2
+
+
+def test_remembered_pattern_values_never_let_a_bad_one_through() -> None:
+    event = {"event_id": "e1", "event_time": "2026-11-26T10:15:30.123Z", "domain": "payments", "card_id": "c1",
+             "account_id": "a1", "event_type": "auth", "currency": "EUR", "country": "FR"}
+    for _ in range(3):  # valid values are remembered after the first check
+        assert check_event(event, "payments") is None
+    for bad in ("eur", "EURO", "", 978, ["EUR"], {"c": "EUR"}):
+        problem = check_event({**event, "currency": bad}, "payments")
+        assert problem is not None and problem.reason == "wrong_type:currency", (bad, problem)
+    assert check_event({**event, "currency": None}, "payments") is None  # nullable
+    assert check_event(event, "payments") is None
+
+
+def test_a_validator_without_a_field_still_requires_it() -> None:
+    from include.patternalarm.events.schema import validator
+
+    check = validator("payments").without("event_time").check
+    event = {"event_id": "e1", "event_time": "not checked", "domain": "payments", "account_id": "a1",
+             "event_type": "login"}
+    assert check(event) is None
+    assert check({k: v for k, v in event.items() if k != "event_time"}).reason == "missing_field:event_time"
+    assert check({**event, "event_type": "teleport"}).reason == "wrong_type:event_type"
