@@ -132,8 +132,8 @@ def steady(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) ->
     drained, left = _drain(observer, plan.drain_timeout_s)
     result = {"run_id": run["run_id"], "rate_target": plan.steady_rate, "rate_achieved": run["background_rate"],
               "events": run["events_sent"], "scenarios": run["scenarios_injected"], "drained_s": drained,
-              **_score(settings, run["run_id"], left), "latency_over_time": _alert_latencies(settings, run),
-              "series": _series(observer, since)}
+              **_score(settings, run["run_id"], left), "late_records": _late(observer, since),
+              "latency_over_time": _alert_latencies(settings, run), "series": _series(observer, since)}
     say(f"steady: latency p50 {result['latency_s']['p50']}, p99 {result['latency_s']['p99']}, recall "
         f"{result['recall']}, precision {result['precision']}")
     return result
@@ -182,6 +182,18 @@ def capacity(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) 
             "saturated_first": saturated}
 
 
+def _late(observer: Observer, since: float) -> dict[str, int]:
+    """Valid records that never reached a rule because they were behind the watermark, since ``since``:
+    routed to events.late by the source, or dropped by an operator downstream (Flink's counter)."""
+    window = [s for s in observer.samples if s.at >= since]
+    before = [s for s in observer.samples if s.at < since]
+    start = before[-1] if before else (window[0] if window else None)
+    if start is None or not window:
+        return {"routed_to_events_late": 0, "dropped_downstream": 0}
+    return {"routed_to_events_late": window[-1].late - start.late,
+            "dropped_downstream": window[-1].late_dropped - start.late_dropped}
+
+
 def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> dict[str, Any]:
     say(f"spike: {plan.steady_rate * 60:,.0f} events/min with {plan.spike} and the scaler DAG on")
     client = AirflowClient(settings)
@@ -205,6 +217,7 @@ def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> 
     scaling = [{"t": round(e[0].timestamp() - since, 1), "domain": e[1], "action": e[2], "from": e[3], "to": e[4],
                 "outcome": e[5], "decided_after_breach_s": e[9], "rescaled_after_s": e[6], "drained_after_s": e[7],
                 "reason": e[8]} for e in events]
+    late = _late(observer, since)
     restore_parallelism(settings)
     spike_window = (plan.spike.at_s, plan.spike.at_s + plan.spike.length_s)
     series = _series(observer, since)
@@ -215,6 +228,7 @@ def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> 
 
     result = {"run_id": run["run_id"], "spike": str(plan.spike), "drained_s": drained,
               **_score(settings, run["run_id"], left),
+              "late_records": late,
               "scaling_events": scaling, "latency_over_time": _alert_latencies(settings, run), "series": series,
               "p99_before_during_after_s": {"before": p99((0, spike_window[0])), "during": p99(spike_window),
                                             "after": p99((spike_window[1], 1e9))}}

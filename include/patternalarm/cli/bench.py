@@ -65,6 +65,9 @@ def bench(
         table.add_row("spike scaling actions", str(len([e for e in p["scaling_events"] if e["action"] != "hold"])))
         lost = p["lost"] if p["lost"] is not None else f"? ({p['pending']} pending, backlog {p['backlog_left']:,})"
         table.add_row("spike alerts lost / duplicated", f"{lost} / {p['duplicated']}")
+        late = p["late_records"]
+        table.add_row("spike records late: to events.late / dropped downstream",
+                      f"{late['routed_to_events_late']:,} / {late['dropped_downstream']:,}")
         for e in p["scaling_events"]:
             if e["action"] != "hold":
                 table.add_row(f"  {e['domain']} {e['action']} {e['from']}→{e['to']}",

@@ -73,6 +73,23 @@ class FlinkRest:
     def job(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", f"/jobs/{job_id}")
 
+    def late_records_dropped(self, job_id: str, metric_ids: dict[str, list[str]] | None = None) -> dict[str, int]:
+        """Per vertex, the records its event-time operators (OVER, MATCH_RECOGNIZE, windows) dropped as
+        behind their watermark — summed over subtasks, counted since the tasks last started.
+        ``metric_ids`` caches each vertex's metric names between calls."""
+        cache = metric_ids if metric_ids is not None else {}
+        out: dict[str, int] = {}
+        for vertex in self.job(job_id).get("vertices", []):
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            ids = cache.get(vertex["id"])
+            if ids is None:
+                ids = cache[vertex["id"]] = [m["id"] for m in self.call("GET", path)
+                                             if m["id"].endswith(".numLateRecordsDropped")]
+            if ids:
+                values = self.call("GET", path, params={"get": ",".join(ids), "agg": "sum"})
+                out[vertex["id"]] = int(sum(float(v.get("sum", 0)) for v in values))
+        return out
+
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["state"])
 

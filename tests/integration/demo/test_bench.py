@@ -26,7 +26,10 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     assert isinstance(capacity["saturated_first"], str) and capacity["saturated_first"]
     assert all("cpu_avg_pct" in s and "backlog_s" in s for s in capacity["steps"])
     spike = result["spike"]
-    assert {"lost", "duplicated", "scaling_events", "p99_before_during_after_s"} <= set(spike)
+    assert {"lost", "duplicated", "scaling_events", "p99_before_during_after_s", "late_records"} <= set(spike)
+    for part in (result["steady"], spike):
+        late = part["late_records"]
+        assert late["routed_to_events_late"] >= 0 and late["dropped_downstream"] >= 0, late
     assert spike["duplicated"] >= 0
     # lost is judged once the jobs caught up; until then the undetected scenarios are pending
     assert (spike["lost"] is not None and spike["lost"] >= 0) or (spike["backlog_left"] > 0 and spike["pending"] >= 0)

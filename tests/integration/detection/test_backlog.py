@@ -18,6 +18,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from include.patternalarm.flink.deploy import cancel_job
+from include.patternalarm.flink.rest import FlinkRest
 from include.patternalarm.settings import Settings
 from tests.integration.detection.conftest import (
     PARTITIONS,
@@ -76,6 +77,10 @@ def test_no_backlog_record_turns_late(backlog: tuple[DetectionJob, Outcome, int]
     # every backlog record precedes the sentinel in its partition, so a late one would be written by now
     late = job.read(job.topics.late, until=lambda msgs: False, timeout=10)
     assert late == [], f"{len(late)} of {produced} backlog records were routed to the late topic"
+    with FlinkRest(job.settings.flink_rest) as rest:
+        dropped = rest.late_records_dropped(job.job_id)
+    assert dropped, "no event-time operator reports numLateRecordsDropped"
+    assert sum(dropped.values()) == 0, f"operators dropped late records downstream: {dropped}"
 
 
 def test_every_scenario_in_the_backlog_alerts_exactly_once(backlog: tuple[DetectionJob, Outcome, int]) -> None:
