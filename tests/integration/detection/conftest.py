@@ -98,6 +98,19 @@ class DetectionJob:
                 self.send(f"filler-{partition}", filler(self.domain, partition, ms), partition=partition)
         self.flush()
 
+    def remove(self) -> None:
+        """Cancel the job (when started) and delete its throwaway topics."""
+        try:
+            if self.job_id:
+                cancel_job(self.settings, self.job_id)
+        finally:
+            for future in self.admin.delete_topics([self.topics.source, self.topics.alerts, self.topics.dlq,
+                                                    self.topics.late, self.topics.metrics]).values():
+                try:
+                    future.result(timeout=30)
+                except Exception:  # noqa: BLE001,S110 - best-effort cleanup of throwaway topics
+                    pass
+
     def alerts(self, *, until: Any, timeout: float) -> list[dict[str, Any]]:
         messages = consume(self.settings.bootstrap_servers, self.topics.alerts, until=until, timeout=timeout)
         return [json.loads(m.value()) for m in messages]
@@ -174,15 +187,7 @@ def detection_job(stack_settings: Settings, request: pytest.FixtureRequest) -> I
     try:
         yield job
     finally:
-        try:
-            cancel_job(stack_settings, job_id)
-        finally:
-            for future in admin.delete_topics([topics.source, topics.alerts, topics.dlq, topics.late,
-                                               topics.metrics]).values():
-                try:
-                    future.result(timeout=30)
-                except Exception:  # noqa: BLE001,S110 - best-effort cleanup of throwaway topics
-                    pass
+        job.remove()
 
 
 SENTINELS = {"payments": "card_testing", "gaming": "speed_hack", "iot": "out_of_range"}

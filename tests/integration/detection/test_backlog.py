@@ -17,7 +17,6 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from include.patternalarm.flink.deploy import cancel_job
 from include.patternalarm.flink.rest import FlinkRest
 from include.patternalarm.settings import Settings
 from tests.integration.detection.conftest import (
@@ -60,16 +59,7 @@ def backlog(stack_settings: Settings) -> Iterator[tuple[DetectionJob, Outcome, i
         outcome = settle(job, played, timeout=240)
         yield job, outcome, len(background) + sum(len(p.event_ids) for p in played)
     finally:
-        try:
-            if job.job_id:
-                cancel_job(stack_settings, job.job_id)
-        finally:
-            for future in admin.delete_topics([topics.source, topics.alerts, topics.dlq, topics.late,
-                                               topics.metrics]).values():
-                try:
-                    future.result(timeout=30)
-                except Exception:  # noqa: BLE001,S110 - best-effort cleanup of throwaway topics
-                    pass
+        job.remove()
 
 
 def test_no_backlog_record_turns_late(backlog: tuple[DetectionJob, Outcome, int]) -> None:
