@@ -160,7 +160,7 @@ class _Rule:
         ``limit`` valid ones, so a repeated value costs a set lookup instead of a regex search."""
         seen: set[str] = set()
         check = self.compiled()
-        nullable = self.types is not None and "null" in self.types
+        nullable = "null" in (self.types or ())
 
         def fast(v: object) -> bool:
             if v.__class__ is not str:
@@ -354,7 +354,6 @@ class EventValidator:
                 if why is not None:
                     return Problem(f"wrong_type:{name}", f"{name}: {why} (when {field_name}={value!r})")
         return None
-
 
     def without(self, *names: str) -> EventValidator:
         """The same checks minus the rules of ``names`` (fields a producer builds itself, valid by
