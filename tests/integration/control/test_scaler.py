@@ -27,12 +27,12 @@ def scaling_events(settings: Settings, since_id: int) -> list[tuple]:
             " where domain = 'payments' and id > %s order by id", (since_id,)).fetchall()
 
 
-@pytest.mark.usefixtures("scaler_paused", "monitor_paused")
 def detection_lag(settings: Settings) -> int:
     admin = admin_client({"bootstrap.servers": settings.bootstrap_servers})
     return sum(consumer_lag(admin, group_id(d), [EVENTS[d]]).total for d in DOMAINS)
 
 
+@pytest.mark.usefixtures("scaler_paused", "monitor_paused")
 def test_spike_scales_up_then_cooldown_scales_back_down(stack_settings: Settings,
                                                         detection_jobs: dict[str, str]) -> None:
     start = healthy_job(stack_settings, "payments")
