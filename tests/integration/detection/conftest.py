@@ -63,7 +63,12 @@ class DetectionJob:
                                   "value": raw.encode() if isinstance(raw, str) else raw}
         if partition is not None:
             kwargs["partition"] = partition
-        self.producer.produce(self.topics.source, **kwargs)
+        while True:
+            try:
+                self.producer.produce(self.topics.source, **kwargs)
+                return
+            except BufferError:  # the local queue is full: let deliveries drain it
+                self.producer.poll(0.1)
 
     def flush(self) -> None:
         assert self.producer.flush(30) == 0, "producer did not deliver everything"
