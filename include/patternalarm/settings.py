@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     kafka_heap: str = "768m"
     topic_partitions: int = 4
     flink_jobmanager_memory: str = "1200m"
-    flink_taskmanager_memory: str = "4096m"
+    flink_taskmanager_memory: str = "8192m"
     flink_taskmanager_slots: int = 16
     flink_sql_gateway_heap: str = "768m"
     airflow_parallelism: int = 4
