@@ -73,8 +73,13 @@ def decide(observation: Observation, policy: ScalingPolicy) -> Decision:
     busy = max(observation.busy_fraction, policy.min_busy_fraction)
     capacity = observation.processed_rate / busy / max(p, 1)  # events/s one subtask can do at 100 % busy
     required = observation.input_rate + observation.lag / policy.catch_up_s
-    if capacity <= 0:
-        wanted = p + 1 if observation.lag > policy.lag_high else p
+    if capacity <= 0:  # nothing processed while sampled: no rate to size from
+        if observation.lag > policy.lag_high:
+            wanted = p + 1
+        elif observation.lag < policy.lag_low and observation.input_rate <= 0:
+            wanted = policy.min_parallelism  # idle: nothing arrives and nothing waits
+        else:
+            wanted = p
     else:
         wanted = math.ceil(required / (capacity * policy.target_utilization))
     target = _bounded(wanted, observation, policy)

@@ -48,6 +48,16 @@ def test_no_scale_down_before_cooldown_then_down() -> None:
     assert d.action == "scale_down" and 1 <= d.target_parallelism < 4
 
 
+def test_idle_job_scales_down_after_cooldown() -> None:
+    # nothing arrives, nothing waits, nothing was processed while sampled (no rate to size from)
+    idle = dict(parallelism=4, lag=0, input_rate=0.0, processed_rate=0.0, busy_fraction=0.0)
+    assert decide(obs(**idle, low_lag_for_s=30), POLICY).action == "hold"
+    d = decide(obs(**idle, low_lag_for_s=300, since_last_scaling_s=300), POLICY)
+    assert (d.action, d.target_parallelism) == ("scale_down", 1)
+    # a backlog below the breach with nothing processed is not idle: hold
+    assert decide(obs(**{**idle, "lag": 2_000}, low_lag_for_s=300, since_last_scaling_s=300), POLICY).action == "hold"
+
+
 def test_steady_state_holds() -> None:
     d = decide(obs(lag=2_000), POLICY)
     assert d.action == "hold" and d.target_parallelism == 1
