@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from include.patternalarm.incidents.process import SinkProcess
 from include.patternalarm.incidents.synthetic import synthetic_alert
+from include.patternalarm.kafka_send import send_waiting
 from include.patternalarm.settings import Settings
 
 Progress = Callable[[str], None]
@@ -41,12 +42,7 @@ def _produce(producer: Producer, topic: str, alerts: list[dict[str, Any]], rate:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        while True:
-            try:
-                producer.produce(topic, key=alert["entity"].encode(), value=orjson.dumps(alert))
-                break
-            except BufferError:
-                producer.poll(0.05)
+        send_waiting(producer, topic, orjson.dumps(alert), alert["entity"].encode())
         producer.poll(0)
     if producer.flush(60) != 0:
         raise RuntimeError("the benchmark's producer could not deliver every alert within 60s")

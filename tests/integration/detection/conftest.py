@@ -21,6 +21,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from include.patternalarm.flink.deploy import cancel_job, deploy_domain
+from include.patternalarm.kafka_send import send_waiting
 from include.patternalarm.rules import JobTopics, load_catalog
 from include.patternalarm.scenarios import ScenarioContext, ScenarioInstance, registry
 from include.patternalarm.settings import Settings
@@ -59,16 +60,8 @@ class DetectionJob:
 
     def send(self, key: str | None, value: Any, *, partition: int | None = None) -> None:
         raw = value if isinstance(value, (bytes, str)) else json.dumps(value)
-        kwargs: dict[str, Any] = {"key": key.encode() if key else None,
-                                  "value": raw.encode() if isinstance(raw, str) else raw}
-        if partition is not None:
-            kwargs["partition"] = partition
-        while True:
-            try:
-                self.producer.produce(self.topics.source, **kwargs)
-                return
-            except BufferError:  # the local queue is full: let deliveries drain it
-                self.producer.poll(0.1)
+        send_waiting(self.producer, self.topics.source, raw.encode() if isinstance(raw, str) else raw,
+                     key.encode() if key else None, partition)
 
     def flush(self) -> None:
         assert self.producer.flush(30) == 0, "producer did not deliver everything"
