@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from include.patternalarm.control.lag import consumer_lag
 from include.patternalarm.flink.deploy import cancel_job, deploy_domain
 from include.patternalarm.kafka_send import send_waiting
 from include.patternalarm.rules import JobTopics, load_catalog
@@ -95,6 +96,24 @@ class DetectionJob:
             for partition in range(PARTITIONS):
                 self.send(f"filler-{partition}", filler(self.domain, partition, ms), partition=partition)
         self.flush()
+
+    def wait_consumed(self, *, stalled_after: float = 120.0, timeout: float = 900.0) -> None:
+        """Wait until the job has read everything on its source topic (its group's offsets, committed at
+        each checkpoint, reach the end). Fails when the lag stops falling for ``stalled_after`` seconds —
+        a slow machine only makes this take longer, a stuck job fails it."""
+        deadline = time.monotonic() + timeout
+        best, best_at = None, time.monotonic()
+        while True:
+            lag = consumer_lag(self.admin, self.group, [self.topics.source]).total
+            if lag == 0:
+                return
+            now = time.monotonic()
+            if best is None or lag < best:
+                best, best_at = lag, now
+            assert now - best_at < stalled_after, \
+                f"the job stopped reading: {lag} records left for {stalled_after:.0f}s"
+            assert now < deadline, f"the job did not read its backlog in {timeout:.0f}s ({lag} records left)"
+            time.sleep(2)
 
     def remove(self) -> None:
         """Cancel the job (when started) and delete its throwaway topics."""
