@@ -59,8 +59,8 @@ class BenchPlan:
 
     @classmethod
     def quick(cls) -> BenchPlan:
-        return cls(steady_s=45, steady_rate=50_000 / 60, capacity_rates=(2_000, 8_000), capacity_step_s=15,
-                   spike_total_s=45, spike=Spike(10, 10, 20), drain_timeout_s=30, spike_drain_timeout_s=45)
+        return cls(steady_s=40, steady_rate=50_000 / 60, capacity_rates=(2_000, 8_000), capacity_step_s=10,
+                   spike_total_s=30, spike=Spike(10, 10, 10), drain_timeout_s=20, spike_drain_timeout_s=30)
 
 
 def _run_id(kind: str) -> str:
