@@ -59,8 +59,9 @@ class BenchPlan:
 
     @classmethod
     def quick(cls) -> BenchPlan:
+        # a smoke run: every figure, in under 3 minutes, leaving a backlog the jobs work off in a minute or two
         return cls(steady_s=40, steady_rate=50_000 / 60, capacity_rates=(2_000, 8_000), capacity_step_s=10,
-                   spike_total_s=30, spike=Spike(10, 10, 10), drain_timeout_s=20, spike_drain_timeout_s=30)
+                   spike_total_s=30, spike=Spike(5, 10, 10), drain_timeout_s=20, spike_drain_timeout_s=30)
 
 
 def _run_id(kind: str) -> str:
