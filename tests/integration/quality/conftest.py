@@ -125,16 +125,17 @@ def clean_run(stack_settings: Settings) -> Iterator[CleanRun]:
         with psycopg.connect(settings.db_conninfo("control"), autocommit=True) as control:
             control.execute("SELECT open_platform_incident(%s, 'dq-test', 'medium', 'test check failed', NULL)",
                             (run.rule_ids[-1],))
+            # seven instants in order, all inside the run's window (a fast sink can finish the run within a
+            # few seconds of its start: fixed offsets back from now could fall before it, out of scope)
             now = datetime.now(UTC)
+            at = [run.started_at + (now - run.started_at) * k / 8 for k in range(1, 8)]
             control.execute(
                 "INSERT INTO scaling_events (decided_at, domain, job_id, action, from_parallelism, to_parallelism, "
                 "reason, inputs, rescaled_at, drained_at, outcome) VALUES "
                 "(%s, 'payments', %s, 'hold', 2, 2, 'lag within bounds', '{}', NULL, NULL, 'not_needed'), "
                 "(%s, 'payments', %s, 'scale_up', 2, 3, 'lag 40000 > 20000', '{}', %s, NULL, 'rescaled'), "
                 "(%s, 'gaming', %s, 'scale_down', 3, 2, 'lag low for 120 s', '{}', %s, %s, 'drained')",
-                (now - timedelta(seconds=20), run.job_id, now - timedelta(seconds=15), run.job_id,
-                 now - timedelta(seconds=9), now - timedelta(seconds=8), run.job_id, now - timedelta(seconds=2),
-                 now - timedelta(seconds=1)))
+                (at[0], run.job_id, at[1], run.job_id, at[2], at[3], run.job_id, at[4], at[5]))
         with psycopg.connect(settings.db_conninfo("reporting"), autocommit=True, row_factory=dict_row) as reader:
             run.incidents = reader.execute("SELECT * FROM incidents WHERE rule_id = ANY(%s) ORDER BY incident_id",
                                            (list(run.rule_ids),)).fetchall()
