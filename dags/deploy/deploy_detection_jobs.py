@@ -114,7 +114,8 @@ def deploy_detection_jobs():
             catalog_version="{{ params.catalog_version }}",
             savepoint_path=stopped["savepoint"],
         )
-        healthy = FlinkJobHealthySensor(task_id="wait_healthy", job_id=deployed.output, retries=0,
+        # retries repeat only an attempt Airflow failed (see the sensors package): not healthy fails at once
+        healthy = FlinkJobHealthySensor(task_id="wait_healthy", job_id=deployed.output,
                                         wait_timeout_s="{{ params.healthy_timeout_s }}")
 
         @task

@@ -1,4 +1,7 @@
-"""Waits (deferred) until a Flink job is healthy: RUNNING, all tasks RUNNING, a checkpoint completed."""
+"""Waits (deferred) until a Flink job is healthy: RUNNING, all tasks RUNNING, a checkpoint completed.
+
+Settled synchronously when the job is already healthy (or already failed) — see ``sensors/__init__``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from patternalarm_airflow.triggers.flink import FlinkJobHealthyTrigger
 
@@ -28,19 +32,22 @@ class FlinkJobHealthySensor(BaseSensorOperator):
         self.poll_interval = poll_interval
         self.flink_conn_id = flink_conn_id
 
-    def execute(self, context: Context) -> None:
-        self.defer(
-            trigger=FlinkJobHealthyTrigger(job_id=self.job_id, timeout=float(self.wait_timeout_s),
-                                           poll_interval=self.poll_interval, min_checkpoints=self.min_checkpoints,
-                                           flink_conn_id=self.flink_conn_id),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.wait_timeout_s) + 60),
-        )
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        trigger = FlinkJobHealthyTrigger(job_id=self.job_id, timeout=float(self.wait_timeout_s),
+                                         poll_interval=self.poll_interval, min_checkpoints=self.min_checkpoints,
+                                         flink_conn_id=self.flink_conn_id)
+        settled = trigger.check_now()
+        if settled is not None:
+            return self.execute_complete(context, settled)
+        self.defer(trigger=trigger, method_name="execute_complete",
+                   timeout=timedelta(seconds=float(self.wait_timeout_s) + 60))
+        return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         health = event.get("health") or {}
         if event["status"] != "healthy":
-            raise RuntimeError(f"job {self.job_id} not healthy ({event['status']} after {event['waited_s']:.0f}s): "
-                               f"state {health.get('state')}, {health.get('detail')}")
+            raise AirflowFailException(f"job {self.job_id} not healthy ({event['status']} after "
+                                       f"{event['waited_s']:.0f}s): state {health.get('state')}, "
+                                       f"{health.get('detail')}")
         self.log.info("job %s healthy after %.0fs: %s", self.job_id, event["waited_s"], health.get("detail"))
         return health

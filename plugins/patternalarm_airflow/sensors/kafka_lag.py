@@ -1,4 +1,7 @@
-"""Waits (deferred, no worker slot held) until consumer-group lag crosses a threshold."""
+"""Waits (deferred, no worker slot held) until consumer-group lag crosses a threshold.
+
+A breach already there when the sensor starts is settled synchronously — see ``sensors/__init__``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from patternalarm_airflow.triggers.kafka_lag import KafkaLagTrigger
 
@@ -38,21 +42,23 @@ class KafkaConsumerLagSensor(BaseSensorOperator):
         self.succeed_on_timeout = succeed_on_timeout
         self.kafka_config_id = kafka_config_id
 
-    def execute(self, context: Context) -> None:
-        self.defer(
-            trigger=KafkaLagTrigger(
-                groups=dict(self.groups), threshold=int(self.threshold), mode=self.mode,
-                poll_interval=self.poll_interval, hold_for=float(self.hold_for),
-                timeout=float(self.watch_timeout_s), kafka_config_id=self.kafka_config_id,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.watch_timeout_s) + 120),
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        trigger = KafkaLagTrigger(
+            groups=dict(self.groups), threshold=int(self.threshold), mode=self.mode,
+            poll_interval=self.poll_interval, hold_for=float(self.hold_for),
+            timeout=float(self.watch_timeout_s), kafka_config_id=self.kafka_config_id,
         )
+        settled = trigger.check_now()
+        if settled is not None:
+            return self.execute_complete(context, settled)
+        self.defer(trigger=trigger, method_name="execute_complete",
+                   timeout=timedelta(seconds=float(self.watch_timeout_s) + 120))
+        return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         if event["status"] == "timeout" and not self.succeed_on_timeout:
-            raise TimeoutError(f"lag did not go {self.mode} {self.threshold} within {event['waited_s']:.0f}s "
-                               f"(last lags {event['lags']})")
+            raise AirflowFailException(f"lag did not go {self.mode} {self.threshold} within "
+                                       f"{event['waited_s']:.0f}s (last lags {event['lags']})")
         self.log.info("%s after %.0fs: lags %s (threshold %s)", event["status"], event["waited_s"], event["lags"],
                       self.threshold)
         return event

@@ -34,6 +34,22 @@ class FlinkJobHealthyTrigger(BaseTrigger):
 
         return FlinkHook(flink_conn_id=self.flink_conn_id).health(self.job_id).as_dict()
 
+    def verdict(self, health: dict[str, Any], waited: float) -> dict[str, Any] | None:
+        """The event a health report settles (``failed`` or ``healthy``), or None: keep waiting."""
+        if health["state"] in ("FAILED", "CANCELED", "FINISHED"):
+            return {"status": "failed", "waited_s": waited, "health": health}
+        tasks_running = set(health["tasks"]) <= {"RUNNING"}
+        if health["state"] == "RUNNING" and tasks_running and health["completed_checkpoints"] >= self.min_checkpoints:
+            return {"status": "healthy", "waited_s": waited, "health": health}
+        return None
+
+    def check_now(self) -> dict[str, Any] | None:
+        """One synchronous poll (before deferring): the settled event, or None (not yet, or the poll failed)."""
+        try:
+            return self.verdict(self._health(), 0.0)
+        except Exception:  # noqa: BLE001 - the trigger polls again
+            return None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
         last: dict[str, Any] = {}
@@ -44,13 +60,9 @@ class FlinkJobHealthyTrigger(BaseTrigger):
                 self.log.warning("health poll of %s failed: %s", self.job_id, exc)
                 await asyncio.sleep(self.poll_interval)
                 continue
-            waited = round(time.monotonic() - started, 1)
-            if last["state"] in ("FAILED", "CANCELED", "FINISHED"):
-                yield TriggerEvent({"status": "failed", "waited_s": waited, "health": last})
-                return
-            tasks_running = set(last["tasks"]) <= {"RUNNING"}
-            if last["state"] == "RUNNING" and tasks_running and last["completed_checkpoints"] >= self.min_checkpoints:
-                yield TriggerEvent({"status": "healthy", "waited_s": waited, "health": last})
+            event = self.verdict(last, round(time.monotonic() - started, 1))
+            if event is not None:
+                yield TriggerEvent(event)
                 return
             await asyncio.sleep(self.poll_interval)
         yield TriggerEvent({"status": "timeout", "waited_s": round(time.monotonic() - started, 1), "health": last})

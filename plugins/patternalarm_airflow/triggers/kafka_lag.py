@@ -51,6 +51,24 @@ class KafkaLagTrigger(BaseTrigger):
         hook = KafkaLagHook(kafka_config_id=self.kafka_config_id)
         return {group: hook.lag(group, topics).total for group, topics in self.groups.items()}
 
+    def breach(self, lags: dict[str, int], waited: float) -> dict[str, Any] | None:
+        """The ``breach`` event when any group's lag is above the threshold, else None."""
+        breached = sorted(g for g, lag in lags.items() if lag > self.threshold)
+        if not breached:
+            return None
+        return {"status": "breach", "groups": breached, "lags": lags, "threshold": self.threshold, "waited_s": waited,
+                "at": time.time()}
+
+    def check_now(self) -> dict[str, Any] | None:
+        """One synchronous poll (before deferring): a breach already there (``mode="above"``), else None. A
+        drain (``below``) must hold for ``hold_for`` seconds, so only the trigger judges it."""
+        if self.mode != "above":
+            return None
+        try:
+            return self.breach(self._lags(), 0.0)
+        except Exception:  # noqa: BLE001 - the trigger polls again
+            return None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
         low_since: float | None = None
@@ -65,10 +83,9 @@ class KafkaLagTrigger(BaseTrigger):
             now = time.monotonic()
             waited = round(now - started, 1)
             if self.mode == "above":
-                breached = sorted(g for g, lag in lags.items() if lag > self.threshold)
-                if breached:
-                    yield TriggerEvent({"status": "breach", "groups": breached, "lags": lags,
-                                        "threshold": self.threshold, "waited_s": waited, "at": time.time()})
+                event = self.breach(lags, waited)
+                if event is not None:
+                    yield TriggerEvent(event)
                     return
             else:
                 low_since = (low_since or now) if all(lag <= self.threshold for lag in lags.values()) else None
