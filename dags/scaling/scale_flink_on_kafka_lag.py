@@ -37,7 +37,8 @@ GROUPS = {group_id(domain): [EVENTS[domain]] for domain in DOMAINS}
 
 
 def _rescale_kwargs(action: dict) -> dict:
-    return {"domain": action["domain"], "parallelism": action["to"]}
+    return {"domain": action["domain"], "parallelism": action["to"], "job_id": action["job_id"],
+            "decided_at": action.get("decided_at")}
 
 
 def _verify_kwargs(action: dict) -> dict:

@@ -79,5 +79,5 @@ def decide_all(domains: list[str], policy_args: dict[str, Any], flink: FlinkHook
         if decision.action != "hold":
             actions.append({"domain": domain, "job_id": job.id, "event_id": event_id,
                             "from": observation.parallelism, "to": decision.target_parallelism,
-                            "action": decision.action})
+                            "action": decision.action, "decided_at": time.time()})
     return actions, clocks

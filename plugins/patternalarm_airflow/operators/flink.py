@@ -90,19 +90,35 @@ class FlinkRescaleJobOperator(_FlinkOperator):
 
     template_fields: Sequence[str] = ("domain", "parallelism")
 
-    def __init__(self, *, domain: str, parallelism: int | str, timeout_s: float = 180.0, **kwargs: Any) -> None:
+    def __init__(self, *, domain: str, parallelism: int | str, timeout_s: float = 180.0, job_id: str | None = None,
+                 decided_at: float | None = None, max_decision_age_s: float = 300.0, **kwargs: Any) -> None:
+        """``job_id`` and ``decided_at`` (epoch s) name the decision being carried out: a decision for a job
+        that has since been replaced, or older than ``max_decision_age_s`` (a run left over from before the
+        DAG was paused, or stuck in a queue), is skipped — the next run decides again on fresh readings."""
         super().__init__(**kwargs)
         self.domain = domain
         self.parallelism = parallelism
         self.timeout_s = timeout_s
+        self.job_id = job_id
+        self.decided_at = decided_at
+        self.max_decision_age_s = max_decision_age_s
 
     def execute(self, context: Context) -> dict[str, Any]:
         import time
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         target = int(self.parallelism)
+        if self.decided_at is not None and time.time() - self.decided_at > self.max_decision_age_s:
+            age = time.time() - self.decided_at
+            raise AirflowSkipException(f"{self.domain}: the decision to go to {target} is {age:.0f}s old (limit "
+                                       f"{self.max_decision_age_s:.0f}s); not applied, the next run decides again")
         job = self.hook.find_job(self.domain)
         if job is None:
             raise RuntimeError(f"{self.domain}: no running job to rescale; deploy it first")
+        if self.job_id and job.id != self.job_id:
+            raise AirflowSkipException(f"{self.domain}: the decision was for job {self.job_id}, now {job.id} runs; "
+                                       "not applied, the next run decides on fresh readings")
         before = self.hook.health(job.id).parallelism
         started = time.monotonic()
         self.hook.rescale(job.id, target)
