@@ -9,3 +9,17 @@ A condition that already holds is therefore settled without deferring, and a rea
 healthy, lag never crossed) fails with ``AirflowFailException``, so the tasks' retries repeat only
 an attempt that Airflow itself failed; the retry polls first and finds the condition settled.
 """
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+
+def settle_or_defer(sensor: Any, context: Any, trigger: Any, timeout: timedelta) -> Any:
+    """Return ``sensor.execute_complete`` of ``trigger.check_now()`` when that settles it, else defer."""
+    settled = trigger.check_now()
+    if settled is not None:
+        return sensor.execute_complete(context, settled)
+    sensor.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+    return None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from patternalarm_airflow.sensors import settle_or_defer
 from patternalarm_airflow.triggers.flink import FlinkJobHealthyTrigger
 
 if TYPE_CHECKING:
@@ -36,12 +37,7 @@ class FlinkJobHealthySensor(BaseSensorOperator):
         trigger = FlinkJobHealthyTrigger(job_id=self.job_id, timeout=float(self.wait_timeout_s),
                                          poll_interval=self.poll_interval, min_checkpoints=self.min_checkpoints,
                                          flink_conn_id=self.flink_conn_id)
-        settled = trigger.check_now()
-        if settled is not None:
-            return self.execute_complete(context, settled)
-        self.defer(trigger=trigger, method_name="execute_complete",
-                   timeout=timedelta(seconds=float(self.wait_timeout_s) + 60))
-        return None
+        return settle_or_defer(self, context, trigger, timedelta(seconds=float(self.wait_timeout_s) + 60))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         health = event.get("health") or {}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from patternalarm_airflow.sensors import settle_or_defer
 from patternalarm_airflow.triggers.kafka_lag import KafkaLagTrigger
 
 if TYPE_CHECKING:
@@ -48,12 +49,7 @@ class KafkaConsumerLagSensor(BaseSensorOperator):
             poll_interval=self.poll_interval, hold_for=float(self.hold_for),
             timeout=float(self.watch_timeout_s), kafka_config_id=self.kafka_config_id,
         )
-        settled = trigger.check_now()
-        if settled is not None:
-            return self.execute_complete(context, settled)
-        self.defer(trigger=trigger, method_name="execute_complete",
-                   timeout=timedelta(seconds=float(self.watch_timeout_s) + 120))
-        return None
+        return settle_or_defer(self, context, trigger, timedelta(seconds=float(self.watch_timeout_s) + 120))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         if event["status"] == "timeout" and not self.succeed_on_timeout:
