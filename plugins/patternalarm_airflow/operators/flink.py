@@ -109,8 +109,8 @@ class FlinkRescaleJobOperator(_FlinkOperator):
         from airflow.sdk.exceptions import AirflowSkipException
 
         target = int(self.parallelism)
-        if self.decided_at is not None and time.time() - self.decided_at > self.max_decision_age_s:
-            age = time.time() - self.decided_at
+        age = None if self.decided_at is None else time.time() - self.decided_at
+        if age is not None and age > self.max_decision_age_s:
             raise AirflowSkipException(f"{self.domain}: the decision to go to {target} is {age:.0f}s old (limit "
                                        f"{self.max_decision_age_s:.0f}s); not applied, the next run decides again")
         job = self.hook.find_job(self.domain)

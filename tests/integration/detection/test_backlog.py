@@ -11,7 +11,7 @@ faster than it can follow, as in a spike: the long runs while working off a back
 not the race of partitions for their first fetch at a cold start (a partition first read after the
 idle timeout counts idle and the others move the watermark past its first records; seen in CI).
 The backlog is as dense as a spike's (500 events/s per partition over the scenarios' span; the 10x
-spike brings ~700/s to each payments partition), so one 64 KiB fetch (~290 records) spans about
+spike brings ~700/s to each payments partition), so one 64 KiB fetch (~260 records) spans about
 half the watermark delay (1 s): even a stall of the whole subtask longer than the idle timeout,
 after which the first partition to resume moves the watermark alone, cannot make another
 partition's records late. With 1 MiB fetches one run spans ~9 s and records do turn late.

@@ -125,7 +125,7 @@ def clean_run(stack_settings: Settings) -> Iterator[CleanRun]:
         with psycopg.connect(settings.db_conninfo("control"), autocommit=True) as control:
             control.execute("SELECT open_platform_incident(%s, 'dq-test', 'medium', 'test check failed', NULL)",
                             (run.rule_ids[-1],))
-            # seven instants in order, all inside the run's window (a fast sink can finish the run within a
+            # instants in order, all inside the run's window (a fast sink can finish the run within a
             # few seconds of its start: fixed offsets back from now could fall before it, out of scope)
             now = datetime.now(UTC)
             at = [run.started_at + (now - run.started_at) * k / 8 for k in range(1, 8)]
