@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     flink_rpc_port: int = 6123
     flink_sql_gateway_port: int = 8083
     airflow_port: int = 8080
+    airflow_worker_log_port: int = 8793  # task logs served by the LocalExecutor's workers
+    airflow_triggerer_log_port: int = 8794  # task logs served by the triggerer
     sink_metrics_port: int = 9464
 
     # --- local stack: sizing for a 2-core machine ---------------------------------------------
