@@ -8,10 +8,12 @@ run: setup        ## the main job: the whole stack, traffic with injected fraud,
 	@bin/patternalarm demo $(ARGS)
 
 test: setup       ## the test suite on the real local stack (started if it is not up)
+	@mvn -q -B -f java/pom.xml test
 	@bin/patternalarm stack up
 	@.venv/bin/pytest $(PYTEST_ARGS)
 
-test-unit: setup  ## only the fast tests that need no services
+test-unit: setup  ## only the fast tests that need no services (and the Java functions' tests)
+	@mvn -q -B -f java/pom.xml test
 	@.venv/bin/pytest tests/unit tests/dags $(PYTEST_ARGS)
 
 lint: setup

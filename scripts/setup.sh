@@ -92,4 +92,14 @@ if [ ! -f "$stamp" ]; then
   rm -f "$stamps"/flink-dirs-*; touch "$stamp"
 fi
 
+# --- patternalarm's Flink functions (java/: the event format, detectors), linked into lib/ ------
+jar="$root/java/target/patternalarm-flink.jar"
+stamp="$stamps/flink-functions-$(find java/pom.xml java/src/main -type f | sort | xargs cat | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ] || [ ! -f "$jar" ]; then
+  say "patternalarm Flink functions (java/, Maven; Flink itself is provided by the cluster)"
+  mvn -q -B -f java/pom.xml -DskipTests package || die "the Flink functions did not build (mvn -f java/pom.xml package)"
+  rm -f "$stamps"/flink-functions-*; touch "$stamp"
+fi
+ln -sfn "$jar" "$deps/flink/lib/patternalarm-flink.jar"
+
 say "ready: bin/patternalarm stack up"

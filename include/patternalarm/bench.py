@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 
 from include.patternalarm.airflow_client import AirflowClient
@@ -239,6 +240,116 @@ def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> 
     say(f"spike: {len([e for e in scaling if e['action'] != 'hold'])} scaling action(s), lost {lost}, "
         f"duplicated {result['duplicated']}")
     return result
+
+
+def _taskmanager_pid(settings: Settings) -> int:
+    """The TaskManager's JVM (the supervised program may be a shell that started it)."""
+    from include.patternalarm.stack.manager import status
+
+    row = next((r for r in status(settings) if r.name == "flink-taskmanager"), None)
+    if row is None or not row.pid:
+        raise RuntimeError("the Flink TaskManager is not running: `bin/patternalarm stack up`")
+    proc = psutil.Process(row.pid)
+    for candidate in (proc, *proc.children(recursive=True)):
+        if candidate.name() == "java":
+            return candidate.pid
+    raise RuntimeError(f"no java process under the TaskManager's pid {row.pid}")
+
+
+def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: int = 500_000,
+            parallelism: int = 1, idle_s: float = 10.0, timeout_s: float = 1800.0) -> dict[str, Any]:
+    """The per-event cost: ``events`` simulated events (virtual clock at the seed rate, with scenarios) are
+    written to a throwaway topic first, then a fresh copy of the domain's job reads them from the start at
+    ``parallelism``. TaskManager CPU-seconds per 100,000 events (the TaskManager's idle CPU over the same
+    time subtracted), drain rate, and the CPU by thread (jcmd)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from include.patternalarm.flink.deploy import cancel_job, deploy_domain
+    from include.patternalarm.jvm import diff, process_cpu_s, thread_cpu_s, thread_group
+    from include.patternalarm.rules import JobTopics
+
+    tag = uuid.uuid4().hex[:8]
+    topics = JobTopics(source=f"bench.backlog.{domain}.{tag}", alerts=f"bench.backlog.alerts.{tag}",
+                       dlq=f"bench.backlog.dlq.{tag}", late=f"bench.backlog.late.{tag}",
+                       metrics=f"bench.backlog.metrics.{tag}")
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    names = [topics.source, topics.alerts, topics.dlq, topics.late, topics.metrics]
+    futures = admin.create_topics([NewTopic(t, settings.topic_partitions if t == topics.source else 1,
+                                            min(settings.kafka_brokers, 3)) for t in names])
+    for future in futures.values():
+        future.result(30)
+    job_id = None
+    try:
+        say(f"backlog: writing {events:,} {domain} events (virtual clock, seed rate, with scenarios)")
+        _simulate(settings, SimulationConfig(domains=(domain,), rate=50_000 / 60, clock="virtual", events=events,
+                                             topics={domain: topics.source}, record_ground_truth=False,
+                                             workers=2, seed=20261202, run_id=_run_id("backlog")))
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        parts = admin.list_topics(topics.source, timeout=10).topics[topics.source].partitions
+        ends = admin.list_offsets({TopicPartition(topics.source, p): OffsetSpec.latest() for p in parts})
+        total = sum(f.result(10).offset for f in ends.values())
+        if total < events:
+            raise RuntimeError(f"the simulator wrote {total:,} of {events:,} events to {topics.source}")
+        pid = _taskmanager_pid(settings)
+        say(f"backlog: {total:,} records; TaskManager idle CPU over {idle_s:.0f}s")
+        c0, t0 = process_cpu_s(pid), time.monotonic()
+        time.sleep(idle_s)
+        idle_rate = (process_cpu_s(pid) - c0) / (time.monotonic() - t0)
+        threads_before = thread_cpu_s(pid)
+        cpu_before, started = process_cpu_s(pid), time.monotonic()
+        job_id = deploy_domain(settings, domain, parallelism=parallelism, topics=topics,
+                               name=f"bench-backlog-{domain}-{tag}", startup_mode="earliest-offset",
+                               auto_offset_reset="earliest", consumer_group=f"bench-backlog-{tag}", upgrade=False)
+        running_at = time.monotonic()
+        say(f"backlog: job {job_id} reading (parallelism {parallelism})")
+        read = 0
+        with FlinkRest(settings.flink_rest) as rest:
+            while read < total:
+                if time.monotonic() - started > timeout_s:
+                    raise RuntimeError(f"the job read only {read:,} of {total:,} records in {timeout_s:.0f}s")
+                time.sleep(1.0)
+                read = rest.source_records(job_id)
+        read_at = time.monotonic()
+        # the last records are still in flight between operators: settle until the CPU is back near idle
+        settle_from = read_at
+        previous = process_cpu_s(pid)
+        while time.monotonic() - read_at < 30:
+            time.sleep(1.0)
+            now_cpu = process_cpu_s(pid)
+            if now_cpu - previous < idle_rate * 1.5 + 0.05:
+                break
+            previous = now_cpu
+        settle_from = time.monotonic()
+        cpu = process_cpu_s(pid) - cpu_before
+        threads = diff(thread_cpu_s(pid), threads_before)
+        elapsed = settle_from - started
+        net = cpu - idle_rate * elapsed
+        groups: dict[str, float] = {}
+        for name, seconds in threads.items():
+            group = thread_group(name)
+            groups[group] = round(groups.get(group, 0.0) + seconds, 2)
+        per_100k = net * 100_000 / total
+        result = {"domain": domain, "records": total, "parallelism": parallelism,
+                  "submit_to_running_s": round(running_at - started, 1),
+                  "drain_s": round(read_at - running_at, 1),
+                  "events_per_s": round(total / max(read_at - running_at, 1e-9), 1),
+                  "taskmanager_cpu_s": round(cpu, 1), "idle_cpu_per_s": round(idle_rate, 3),
+                  "cpu_s_per_100k_events": round(per_100k, 2),
+                  "cpu_s_per_100k_gross": round(cpu * 100_000 / total, 2),
+                  "cpu_by_thread_group_s": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
+                  "machine": machine()}
+        say(f"backlog: {total:,} records in {result['drain_s']}s ({result['events_per_s']:,.0f}/s), "
+            f"{per_100k:.2f} TaskManager CPU-s per 100,000 events (idle {idle_rate:.2f} CPU-s/s subtracted)")
+        return result
+    finally:
+        if job_id:
+            try:
+                cancel_job(settings, job_id)
+            except Exception as exc:  # noqa: BLE001 - cleanup: report, go on deleting the topics
+                say(f"backlog: could not cancel {job_id}: {exc}")
+        admin.delete_topics(names)
 
 
 def restore_parallelism(settings: Settings, parallelism: int = 1) -> None:

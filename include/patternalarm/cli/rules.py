@@ -68,7 +68,7 @@ def show(rule_id: Annotated[str, typer.Argument(help="The rule id (see `rules li
     console.print(table)
     if sql:
         views, insert = rule_statements(rule, rule_context(catalog, rule.domain, bootstrap=settings().bootstrap_servers,
-                                                           rule=rule))
+                                                           rule=rule), catalog.plumbing)
         console.print(";\n\n".join([*views, insert]) + ";", highlight=False, markup=False)
 
 

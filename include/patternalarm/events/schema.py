@@ -72,6 +72,30 @@ def field_types(domain: str) -> dict[str, frozenset[str]]:
     return {name: _compile_rule(name, spec).json_types() for name, spec in load_schema(domain)["properties"].items()}
 
 
+#: Fields the event format handles itself (the parsed event_time becomes ``event_ts``; ``domain`` is checked).
+_NOT_COLUMNS = ("event_time", "domain")
+
+
+def sql_columns(domain: str) -> list[tuple[str, str]]:
+    """(field, Flink SQL type) of every scalar field of the contract, in schema order: what the
+    detection job's event format fills (strings → STRING, numbers → DOUBLE, integers → BIGINT,
+    booleans → BOOLEAN; a field of mixed or structured type is not a column)."""
+    columns = []
+    for name, types in field_types(domain).items():
+        if name in _NOT_COLUMNS:
+            continue
+        kinds = set(types) - {"null"}
+        if kinds == {"string"}:
+            columns.append((name, "STRING"))
+        elif kinds in ({"number"}, {"number", "integer"}):
+            columns.append((name, "DOUBLE"))
+        elif kinds == {"integer"}:
+            columns.append((name, "BIGINT"))
+        elif kinds == {"boolean"}:
+            columns.append((name, "BOOLEAN"))
+    return columns
+
+
 # --- the compiled validator --------------------------------------------------------------------
 
 _MISSING = object()

@@ -90,6 +90,21 @@ class FlinkRest:
                 out[vertex["id"]] = int(sum(float(v.get("sum", 0)) for v in values))
         return out
 
+    def source_records(self, job_id: str) -> int:
+        """Records the job's sources have read so far (``numRecordsOut`` of each source operator, summed
+        over subtasks; valid or not) — how far a job has got through its input."""
+        total = 0
+        for vertex in self.job(job_id).get("vertices", []):
+            if not vertex["name"].startswith("Source:"):
+                continue
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            names = [m["id"] for m in self.call("GET", path)
+                     if m["id"].startswith("Source__") and m["id"].endswith(".numRecordsOut")]
+            if names:
+                values = self.call("GET", path, params={"get": ",".join(names), "agg": "sum"})
+                total += int(sum(float(v.get("sum", 0)) for v in values))
+        return total
+
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["state"])
 

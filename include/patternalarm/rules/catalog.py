@@ -24,6 +24,8 @@ FLINK_SQL_DIR = Path(__file__).resolve().parents[2] / "flink"
 SEVERITIES = ("low", "medium", "high", "critical")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CATALOG_FILE = re.compile(r"^catalog-v(\d+)\.yaml$")
+_JAVA_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+PLUMBINGS = ("v1", "v3")
 
 
 class RuleError(ValueError):
@@ -97,6 +99,7 @@ class Rule:
     sql_file: str  # relative to include/flink/
     params: dict[str, Param]
     values: dict[str, int | float] = field(default_factory=dict)  # effective values (defaults + overrides)
+    score: str = "1.0"  # SQL expression over the rule's output columns: the alert's 0..1 score (plumbing v3)
 
     @property
     def sql_path(self) -> Path:
@@ -106,7 +109,7 @@ class Rule:
 @dataclass(frozen=True)
 class Domain:
     name: str
-    parse_file: str
+    parse_file: str | None  # plumbing v1 only: the SQL that parses the raw JSON (v3: the event format)
     view_files: tuple[str, ...]
     params: dict[str, Param]
     values: dict[str, int | float] = field(default_factory=dict)
@@ -120,6 +123,10 @@ class Catalog:
     job_values: dict[str, int | float]
     domains: dict[str, Domain]
     rules: dict[str, Rule]
+    #: "v1": JSON parsed in SQL (catalogs 1-2); "v3": the event format and Java functions (java/)
+    plumbing: str = "v1"
+    #: SQL name → Java class of the functions the job's SQL calls (registered in every job)
+    functions: dict[str, str] = field(default_factory=dict)
 
     def rules_for(self, domain: str) -> list[Rule]:
         if domain not in self.domains:
@@ -172,6 +179,14 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
         raise RuleError(f"{path.name}: catalog_version must be {version}")
     overrides = dict(overrides or {})
 
+    plumbing = str(raw.get("plumbing", "v1"))
+    if plumbing not in PLUMBINGS:
+        raise RuleError(f"{path.name}: plumbing must be one of {', '.join(PLUMBINGS)}, got {plumbing!r}")
+    functions = raw.get("functions") or {}
+    if not isinstance(functions, Mapping) or not all(
+            isinstance(k, str) and _ID.match(k) and isinstance(v, str) and _JAVA_CLASS.match(v)
+            for k, v in functions.items()):
+        raise RuleError(f"{path.name}: functions must map SQL names to Java class names")
     job_params = _params(raw.get("job"), "job")
     job_values = _apply(job_params, overrides.pop("job", {}), "job")
 
@@ -180,7 +195,9 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
         if name not in DOMAINS:
             raise RuleError(f"{path.name}: unknown domain {name!r} (valid: {', '.join(DOMAINS)})")
         params = _params(spec.get("params"), f"domain {name}")
-        domains[name] = Domain(name=name, parse_file=str(spec["parse"]), view_files=tuple(spec.get("views") or ()),
+        if plumbing == "v1" and not spec.get("parse"):
+            raise RuleError(f"{path.name}: domain {name!r} needs a parse file (plumbing v1)")
+        domains[name] = Domain(name=name, parse_file=spec.get("parse"), view_files=tuple(spec.get("views") or ()),
                                params=params, values=_apply(params, overrides.pop(name, {}), f"domain {name}"))
 
     rules: dict[str, Rule] = {}
@@ -203,12 +220,13 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
         params = _params(spec.get("params"), owner)
         rules[rule_id] = Rule(id=rule_id, version=spec["version"], domain=spec["domain"], severity=spec["severity"],
                               description=str(spec.get("description", "")), sql_file=sql_file, params=params,
-                              values=_apply(params, overrides.pop(rule_id, {}), owner))
+                              values=_apply(params, overrides.pop(rule_id, {}), owner),
+                              score=str(spec.get("score", "1.0")))
     if overrides:
         raise RuleError(f"overrides for unknown rule(s): {', '.join(sorted(overrides))} "
                         f"(valid: job, {', '.join(domains)}, {', '.join(sorted(rules))})")
     return Catalog(version=version, path=path, job_params=job_params, job_values=job_values, domains=domains,
-                   rules=rules)
+                   rules=rules, plumbing=plumbing, functions=dict(functions))
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:

@@ -13,21 +13,25 @@ alerts sink; each rule's final SELECT is wrapped to build the alert JSON and its
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from include.patternalarm import topics as topic_names
+from include.patternalarm.events.schema import schema_text, sql_columns
 from include.patternalarm.flink.gateway import quote
 from include.patternalarm.rules.catalog import FLINK_SQL_DIR, Catalog, Rule, RuleError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\}\}")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _VIEW_NAME = re.compile(r"CREATE\s+TEMPORARY\s+VIEW\s+`?([A-Za-z_][A-Za-z0-9_]*)`?", re.IGNORECASE)
-COMMON_FILES = ("common/00_source.sql",)
-ROUTING_FILE = "common/10_routing.sql"
-ALERT_FILE = "common/20_alert.sql"
+#: The plumbing files of each catalog plumbing (source + sinks, routing, alert wrapper).
+PLUMBING_FILES = {
+    "v1": ("common/00_source.sql", "common/10_routing.sql", "common/20_alert.sql"),
+    "v3": ("v3/common/00_source.sql", "v3/common/10_routing.sql", "v3/common/20_alert.sql"),
+}
 STARTUP_MODES = ("group-offsets", "earliest-offset", "latest-offset")
 
 
@@ -102,6 +106,12 @@ def _context_for(catalog: Catalog, domain: str, kafka: Mapping[str, str], topics
         ctx[f"domain.{name}"] = _literal(value)
     for name in ("source", "alerts", "dlq", "late", "metrics"):
         ctx[f"topic.{name}"] = quote(getattr(topics, name))
+    ctx["topic.dlq_and_late"] = quote(f"{topics.dlq};{topics.late}")
+    if catalog.plumbing == "v3":
+        columns = sql_columns(domain)
+        ctx["domain.columns"] = ",\n".join(f"  `{name}` {sql_type}" for name, sql_type in columns)
+        ctx["domain.fields"] = ", ".join(f"`{name}`" for name, _ in columns)
+        ctx["domain.schema"] = quote(json.dumps(json.loads(schema_text(domain)), separators=(",", ":")))
     for name, value in kafka.items():
         ctx[f"kafka.{name}"] = quote(value)
     if rule is not None:
@@ -163,7 +173,7 @@ def _first_keyword(statement: str) -> str:
     return ""
 
 
-def rule_statements(rule: Rule, context: Mapping[str, str]) -> tuple[list[str], str]:
+def rule_statements(rule: Rule, context: Mapping[str, str], plumbing: str = "v1") -> tuple[list[str], str]:
     """A rule file's view DDL and its alert INSERT (the final SELECT wrapped into the alert JSON)."""
     where = f"rule {rule.id} ({rule.sql_file})"
     statements = split_statements(fill(_read(rule.sql_file), context, where))
@@ -176,14 +186,14 @@ def rule_statements(rule: Rule, context: Mapping[str, str]) -> tuple[list[str], 
             raise RuleError(f"{where}: only CREATE TEMPORARY VIEW may precede the final SELECT")
         if not match.group(1).startswith(f"{rule.id}_"):
             raise RuleError(f"{where}: view {match.group(1)!r} must be named {rule.id}_<name> (no clashes in a job)")
-    return views, _alert_insert(rule, statements[-1], context)
+    return views, _alert_insert(rule, statements[-1], context, PLUMBING_FILES[plumbing][2])
 
 
-def _alert_insert(rule: Rule, select: str, context: Mapping[str, str]) -> str:
-    """``INSERT INTO alerts_sink`` around the rule's SELECT (``common/20_alert.sql``)."""
+def _alert_insert(rule: Rule, select: str, context: Mapping[str, str], alert_file: str) -> str:
+    """``INSERT INTO alerts_sink`` around the rule's SELECT (the plumbing's alert file)."""
     ctx = {**context, "rule.id": rule.id, "rule.version": str(rule.version), "rule.severity": rule.severity,
-           "rule.select": select}
-    (insert,) = split_statements(fill(_read(ALERT_FILE), ctx, ALERT_FILE))
+           "rule.select": select, "rule.score": rule.score}
+    (insert,) = split_statements(fill(_read(alert_file), ctx, alert_file))
     return insert
 
 
@@ -210,13 +220,14 @@ def render_job(catalog: Catalog, domain: str, *, bootstrap: str, topics: JobTopi
              "startup_mode": startup_mode, "auto_offset_reset": auto_offset_reset}
     base_ctx = _context_for(catalog, domain, kafka, topics)
     dom = catalog.domains[domain]
-    ddl: list[str] = []
+    source, routing, _ = PLUMBING_FILES[catalog.plumbing]
+    ddl: list[str] = [function_ddl(name, cls) for name, cls in catalog.functions.items()]
     inserts: list[str] = []
-    for relative in (*COMMON_FILES, dom.parse_file, ROUTING_FILE, *dom.view_files):
+    for relative in (source, *([dom.parse_file] if dom.parse_file else []), routing, *dom.view_files):
         for statement in split_statements(fill(_read(relative), base_ctx, relative)):
             (inserts if _first_keyword(statement) == "INSERT" else ddl).append(statement)
     for rule in domain_rules:
-        views, insert = rule_statements(rule, _context_for(catalog, domain, kafka, topics, rule))
+        views, insert = rule_statements(rule, _context_for(catalog, domain, kafka, topics, rule), catalog.plumbing)
         ddl.extend(views)
         inserts.append(insert)
     job_name = name or pipeline_name(domain)
@@ -233,10 +244,15 @@ def render_job(catalog: Catalog, domain: str, *, bootstrap: str, topics: JobTopi
                   rules=[r.id for r in domain_rules])
 
 
+def function_ddl(name: str, java_class: str) -> str:
+    """Registers one of the project's Java functions (java/, in the cluster's lib/) for the job."""
+    return f"CREATE TEMPORARY FUNCTION IF NOT EXISTS `{name}` AS {quote(java_class)} LANGUAGE JAVA"
+
+
 def sql_files(catalog: Catalog) -> list[Path]:
     """Every SQL file the catalog uses (for listing and checks)."""
-    files = {FLINK_SQL_DIR / f for f in (*COMMON_FILES, ROUTING_FILE, ALERT_FILE)}
+    files = {FLINK_SQL_DIR / f for f in PLUMBING_FILES[catalog.plumbing]}
     for dom in catalog.domains.values():
-        files |= {FLINK_SQL_DIR / f for f in (dom.parse_file, *dom.view_files)}
+        files |= {FLINK_SQL_DIR / f for f in ((dom.parse_file,) if dom.parse_file else ()) + dom.view_files}
     files |= {r.sql_path for r in catalog.rules.values()}
     return sorted(files)

@@ -58,7 +58,8 @@ def validate_catalog(gateway_url: str, catalog: Catalog, *, bootstrap: str, doma
             for rule in rules:
                 started = time.monotonic()
                 try:
-                    views, insert = rule_statements(rule, rule_context(catalog, domain, bootstrap=bootstrap, rule=rule))
+                    views, insert = rule_statements(rule, rule_context(catalog, domain, bootstrap=bootstrap, rule=rule),
+                                                    catalog.plumbing)
                     for view in views:
                         gateway.execute(view)
                     gateway.execute("EXPLAIN " + insert)

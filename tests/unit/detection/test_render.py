@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,15 @@ def test_each_domain_renders_one_statement_set_reading_its_topic_once(domain: st
     catalog = load_catalog()
     job = render_job(catalog, domain, bootstrap="127.0.0.1:9092", parallelism=2)
     script = job.script()
-    assert "{{" not in script and "}}" not in script
+    assert not re.search(r"\{\{\s*[a-z_.]+\s*\}\}", script), "an unfilled placeholder"
     assert job.name == pipeline_name(domain) == f"patternalarm-{domain}"
     assert job.settings["parallelism.default"] == "2" and job.settings["table.local-time-zone"] == "UTC"
     assert sum("CREATE TEMPORARY TABLE events_raw" in d for d in job.ddl) == 1
     assert f"'topic' = 'events.{domain}'" in script and f"patternalarm-detect-{domain}" in script
-    # routing: dlq, late, metrics; then one alerts INSERT per rule
-    assert len(job.inserts) == 3 + len(catalog.rules_for(domain)) == 3 + len(job.rules)
+    # routing: dead letters and late events (one sink), metrics; then one alerts INSERT per rule
+    assert len(job.inserts) == 2 + len(catalog.rules_for(domain)) == 2 + len(job.rules)
+    # parsed once, by the event format, against the domain's schema
+    assert "'value.format' = 'patternalarm-event'" in script and "JSON_VALUE" not in script
     assert sum(i.count("INSERT INTO alerts_sink") for i in job.inserts) == len(job.rules)
     assert job.statement_set.startswith("EXECUTE STATEMENT SET\nBEGIN\n") and job.statement_set.endswith("END")
 
@@ -41,7 +44,8 @@ def test_parameters_and_topics_land_in_the_sql() -> None:
     for text in ("'t.src'", "'t.alerts'", "'t.dlq'", "'t.late'", "'t.metrics'", "'b:1'", "'g1'", "'earliest-offset'"):
         assert text in script
     assert job.rules == ["card_testing"]
-    assert "SHA256(CONCAT_WS('|', 'card_testing', '1', entity, first_event_id))" in script
+    assert ("SHA256(CONCAT_WS('|', 'card_testing', '1',\n      REPLACE(REPLACE(entity, '\\', '\\\\'), '|', '\\|'), "
+            "REPLACE(REPLACE(first_event_id, '\\', '\\\\'), '|', '\\|')))") in script
 
 
 def test_invalid_job_options_are_refused() -> None:

@@ -1,0 +1,60 @@
+"""CPU of a JVM and of each of its threads, read from outside: what a per-event CPU figure is made of.
+
+``process_cpu_s(pid)`` is the process's user + system CPU seconds (psutil). ``thread_cpu_s(pid)`` asks the
+JVM itself (``jcmd <pid> Thread.print``, JDK 11+) for every live thread's name and CPU time, so a
+Flink TaskManager's cost can be split by task (``Source: … (1/1)#0``), checkpointing, GC and the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import psutil
+
+_THREAD = re.compile(r'^"(?P<name>.*)" #\d+.* cpu=(?P<cpu>[0-9.]+)ms ', re.MULTILINE)
+_SUBTASK = re.compile(r"\s*\(\d+/\d+\)(#\d+)?$")
+
+
+def process_cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def thread_cpu_s(pid: int, timeout: float = 30.0) -> dict[str, float]:
+    """CPU seconds per thread name (threads of one name, e.g. subtasks of one task, are summed; the
+    subtask suffix ``(1/2)#0`` is dropped). Empty when ``jcmd`` is not available."""
+    jcmd = shutil.which("jcmd")
+    if jcmd is None:
+        return {}
+    out = subprocess.run([jcmd, str(pid), "Thread.print"], capture_output=True, text=True, timeout=timeout,
+                         check=False).stdout
+    totals: dict[str, float] = {}
+    for match in _THREAD.finditer(out):
+        name = _SUBTASK.sub("", match.group("name"))
+        totals[name] = totals.get(name, 0.0) + float(match.group("cpu")) / 1000.0
+    return totals
+
+
+def thread_group(name: str) -> str:
+    """A thread's kind, for a CPU breakdown: task chains keep their name, the rest are grouped."""
+    lowered = name.lower()
+    if "checkpoint" in lowered or "asyncoperations" in lowered or "snapshot" in lowered:
+        return "checkpointing"
+    if lowered.startswith(("gc ", "g1 ")) or "gc thread" in lowered or lowered.startswith("g1"):
+        return "garbage collection"
+    if "compiler" in lowered:
+        return "JIT compiler"
+    if "kafka" in lowered or "source data fetcher" in lowered:
+        return "Kafka clients"
+    if name.startswith(("Source:", "Sink:")) or " -> " in name or name.startswith(("Calc", "Match", "Over",
+                                                                                      "PTF", "Process")):
+        return name
+    return "other JVM/Flink threads"
+
+
+def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds spent per thread between two ``thread_cpu_s`` snapshots (new threads count fully)."""
+    return {name: round(cpu - before.get(name, 0.0), 3) for name, cpu in after.items()
+            if cpu - before.get(name, 0.0) > 0.0005}
