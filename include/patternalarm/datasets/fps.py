@@ -66,17 +66,17 @@ def _players(cfg: FpsConfig, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _schedule(cfg: FpsConfig, players: pd.DataFrame, rng: np.random.Generator) -> list[tuple[float, list[int]]]:
-    """Matches as (start second, 10 player indices): each player joins as many matches as it plays."""
-    slots = np.repeat(np.arange(len(players)), players.matches.to_numpy())
-    rng.shuffle(slots)
-    pad = (-len(slots)) % 10
-    if pad:
-        slots = np.concatenate([slots, rng.choice(len(players), size=pad)])
+    """Matches as (start second, 10 distinct player indices); players are drawn in proportion to the
+    matches they have left, so each plays about as many matches as it was given."""
+    left = players.matches.to_numpy().astype(float)
     matches = []
-    for chunk in slots.reshape(-1, 10):
+    for _ in range(int(np.ceil(left.sum() / 10))):
+        weight = left + 1e-3  # a player with none left can still fill a last roster
+        roster = rng.choice(len(players), size=10, replace=False, p=weight / weight.sum())
+        left[roster] = np.maximum(left[roster] - 1, 0)
         day = rng.integers(cfg.days)
         hour = rng.normal(20.0, 3.0) % 24  # evening peak
-        matches.append((day * 86_400 + hour * 3_600, [int(p) for p in chunk]))
+        matches.append((day * 86_400 + hour * 3_600, [int(p) for p in roster]))
     return matches
 
 
