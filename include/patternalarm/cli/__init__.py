@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "sink",
     "bench",
     "demo",
+    "datasets",
 )
 
 for _name in COMMAND_MODULES:
