@@ -14,6 +14,7 @@ constraints, so a valid ``Alert`` always fits the ``alerts`` table.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ class Alert:
     last_event_time: datetime
     detected_at: datetime
     evidence: dict[str, Any]
+    score: float | None = None  # 0..1 (ranking); None from rules that do not score
+    seq: int = 1  # 1: the alert opens; 2, 3…: updates of the same alert (an episode that grows)
 
     @property
     def event_ids(self) -> list[str]:
@@ -88,6 +91,8 @@ class Alert:
             "last_event_time": time(self.last_event_time),
             "detected_at": time(self.detected_at),
             "evidence": self.evidence,
+            "score": self.score,
+            "seq": self.seq,
         }
 
     def as_row(self, *, topic: str | None = None, partition: int | None = None, offset: int | None = None,
@@ -259,6 +264,19 @@ def _validate(doc: dict[str, Any]) -> Alert:
         _check_storable(doc[name], name)
     _check_storable(evidence, "evidence")
 
+    score = doc.get("score")
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+            raise InvalidAlert("wrong_type:score", f"score must be a number, not {_json_type(score)}")
+        if not 0 <= score <= 1:
+            raise InvalidAlert("invalid_alert", f"score {score} is not between 0 and 1")
+        score = float(score)
+    seq = doc.get("seq", 1)
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise InvalidAlert("wrong_type:seq", f"seq must be an integer, not {_json_type(seq)}")
+    if not 1 <= seq <= _INT32_MAX:
+        raise InvalidAlert("invalid_alert", f"seq {seq} out of range (1 to {_INT32_MAX})")
+
     return Alert(alert_id=alert_id, rule_id=rule_id, rule_version=version, domain=domain, entity=entity,
                  severity=severity, first_event_time=first, last_event_time=last, detected_at=detected,
-                 evidence=evidence)
+                 evidence=evidence, score=score, seq=seq)

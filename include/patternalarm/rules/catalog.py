@@ -90,6 +90,27 @@ def _params(raw: Any, owner: str) -> dict[str, Param]:
 
 
 @dataclass(frozen=True)
+class SeriesCall:
+    """A domain's shared call of the adaptive detector (java: SeriesAnomalies), used by several rules."""
+
+    name: str
+    input: str  # the view it reads
+    partition: tuple[str, ...]  # one series per value of these columns
+    params: dict[str, str]  # detector parameter -> domain parameter supplying it
+    fixed: str = ""  # detector parameters as literal text ("season_buckets=0;direction=1")
+    ranges: bool = False  # pass the domain's <type>_min/_max ranges (and sensor_ranges) to it
+
+
+@dataclass(frozen=True)
+class RuleSeries:
+    """Which detector kinds of a domain's series call a rule reports, and its parameters for them."""
+
+    call: str
+    kinds: tuple[str, ...]
+    params: dict[str, str]  # detector parameter -> rule parameter supplying it
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     version: int
@@ -100,6 +121,8 @@ class Rule:
     params: dict[str, Param]
     values: dict[str, int | float] = field(default_factory=dict)  # effective values (defaults + overrides)
     score: str = "1.0"  # SQL expression over the rule's output columns: the alert's 0..1 score (plumbing v3)
+    seq: str = "1"  # SQL expression: the alert's update number (episodic rules: 1 opens, later ones update)
+    series: RuleSeries | None = None
 
     @property
     def sql_path(self) -> Path:
@@ -113,6 +136,7 @@ class Domain:
     view_files: tuple[str, ...]
     params: dict[str, Param]
     values: dict[str, int | float] = field(default_factory=dict)
+    series: dict[str, SeriesCall] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +162,47 @@ class Catalog:
             return self.rules[rule_id]
         except KeyError:
             raise RuleError(f"unknown rule {rule_id!r} (valid: {', '.join(sorted(self.rules))})") from None
+
+
+SERIES_KINDS = ("spike", "level_shift", "variance", "drift", "stuck", "out_of_range")
+
+
+def _series_calls(raw: Any, params: Mapping[str, Param], owner: str) -> dict[str, SeriesCall]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RuleError(f"{owner}: series must map call names to their settings")
+    calls = {}
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not _ID.match(name) or not isinstance(spec, Mapping):
+            raise RuleError(f"{owner}: invalid series call {name!r}")
+        mapping = dict(spec.get("params") or {})
+        unknown = [v for v in mapping.values() if v not in params]
+        if unknown:
+            raise RuleError(f"{owner}: series {name} maps unknown domain parameter(s) {unknown}")
+        partition = tuple(str(c) for c in spec.get("partition") or ())
+        if not _ID.match(str(spec.get("input", ""))) or not partition or not all(_ID.match(c) for c in partition):
+            raise RuleError(f"{owner}: series {name} needs an input view and partition columns")
+        calls[name] = SeriesCall(name=name, input=str(spec["input"]), partition=partition,
+                                 params={str(k): str(v) for k, v in mapping.items()},
+                                 fixed=str(spec.get("fixed", "")), ranges=bool(spec.get("ranges", False)))
+    return calls
+
+
+def _rule_series(raw: Any, params: Mapping[str, Param], domain: Domain, owner: str) -> RuleSeries | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or raw.get("call") not in domain.series:
+        raise RuleError(f"{owner}: series.call must be one of the domain's series calls "
+                        f"({', '.join(domain.series) or 'none'})")
+    kinds = tuple(raw.get("kinds") or ())
+    if not kinds or any(k not in SERIES_KINDS for k in kinds):
+        raise RuleError(f"{owner}: series.kinds must list detectors among {', '.join(SERIES_KINDS)}")
+    mapping = {str(k): str(v) for k, v in (raw.get("params") or {}).items()}
+    unknown = [v for v in mapping.values() if v not in params]
+    if unknown:
+        raise RuleError(f"{owner}: series maps unknown rule parameter(s) {unknown}")
+    return RuleSeries(call=str(raw["call"]), kinds=kinds, params=mapping)
 
 
 def catalog_versions(rules_dir: Path = RULES_DIR) -> list[int]:
@@ -198,7 +263,8 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
         if plumbing == "v1" and not spec.get("parse"):
             raise RuleError(f"{path.name}: domain {name!r} needs a parse file (plumbing v1)")
         domains[name] = Domain(name=name, parse_file=spec.get("parse"), view_files=tuple(spec.get("views") or ()),
-                               params=params, values=_apply(params, overrides.pop(name, {}), f"domain {name}"))
+                               params=params, values=_apply(params, overrides.pop(name, {}), f"domain {name}"),
+                               series=_series_calls(spec.get("series"), params, f"domain {name}"))
 
     rules: dict[str, Rule] = {}
     for spec in raw.get("rules") or []:
@@ -221,7 +287,8 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
         rules[rule_id] = Rule(id=rule_id, version=spec["version"], domain=spec["domain"], severity=spec["severity"],
                               description=str(spec.get("description", "")), sql_file=sql_file, params=params,
                               values=_apply(params, overrides.pop(rule_id, {}), owner),
-                              score=str(spec.get("score", "1.0")))
+                              score=str(spec.get("score", "1.0")), seq=str(spec.get("seq", "1")),
+                              series=_rule_series(spec.get("series"), params, domains[spec["domain"]], owner))
     if overrides:
         raise RuleError(f"overrides for unknown rule(s): {', '.join(sorted(overrides))} "
                         f"(valid: job, {', '.join(domains)}, {', '.join(sorted(rules))})")

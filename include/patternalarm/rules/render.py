@@ -22,7 +22,7 @@ from pathlib import Path
 from include.patternalarm import topics as topic_names
 from include.patternalarm.events.schema import schema_text, sql_columns
 from include.patternalarm.flink.gateway import quote
-from include.patternalarm.rules.catalog import FLINK_SQL_DIR, Catalog, Rule, RuleError
+from include.patternalarm.rules.catalog import FLINK_SQL_DIR, Catalog, Rule, RuleError, SeriesCall
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\}\}")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
@@ -94,8 +94,29 @@ def _literal(value: int | float) -> str:
     return text
 
 
+def series_params(catalog: Catalog, domain: str, call: SeriesCall, rules: Iterable[str] | None = None) -> str:
+    """The parameter text of a domain's series call: the domain's mapped parameters, the fixed ones,
+    the ranges, then for each rule of the job that uses the call its kinds and mapped parameters."""
+    dom = catalog.domains[domain]
+    items = [f"{name}={_literal(dom.values[source])}" for name, source in call.params.items()]
+    if call.fixed:
+        items.append(call.fixed)
+    kinds: list[str] = []
+    for rule in catalog.rules_for(domain):
+        if rule.series is None or rule.series.call != call.name or (rules is not None and rule.id not in rules):
+            continue
+        kinds.extend(rule.series.kinds)
+        items.extend(f"{name}={_literal(rule.values[source])}" for name, source in rule.series.params.items())
+    items.append(f"kinds={','.join(kinds)}")
+    if call.ranges:
+        ranges = [f"{name[:-4]}:{_literal(dom.values[name])}:{_literal(dom.values[name[:-4] + '_max'])}"
+                  for name in dom.values if name.endswith("_min") and name[:-4] + "_max" in dom.values]
+        items.append("ranges=" + ",".join(ranges))
+    return ";".join(items)
+
+
 def _context_for(catalog: Catalog, domain: str, kafka: Mapping[str, str], topics: JobTopics,
-                 rule: Rule | None = None) -> dict[str, str]:
+                 rule: Rule | None = None, rules: Iterable[str] | None = None) -> dict[str, str]:
     ctx: dict[str, str] = {}
     for name, value in catalog.job_values.items():
         ctx[f"job.{name}"] = _literal(value)
@@ -107,6 +128,12 @@ def _context_for(catalog: Catalog, domain: str, kafka: Mapping[str, str], topics
     for name in ("source", "alerts", "dlq", "late", "metrics"):
         ctx[f"topic.{name}"] = quote(getattr(topics, name))
     ctx["topic.dlq_and_late"] = quote(f"{topics.dlq};{topics.late}")
+    for call in dom.series.values():
+        keys = ", ".join(f"`{c}`" for c in call.partition)
+        # identical text in every rule that uses it: the planner runs one operator for all of them
+        ctx[f"series.{call.name}"] = (
+            f"series_anomalies(input => TABLE {call.input} PARTITION BY ({keys}), on_time => DESCRIPTOR(`ts`), "
+            f"params => {quote(series_params(catalog, domain, call, rules))}, uid => 'series_{call.name}')")
     if catalog.plumbing == "v3":
         columns = sql_columns(domain)
         ctx["domain.columns"] = ",\n".join(f"  `{name}` {sql_type}" for name, sql_type in columns)
@@ -192,7 +219,7 @@ def rule_statements(rule: Rule, context: Mapping[str, str], plumbing: str = "v1"
 def _alert_insert(rule: Rule, select: str, context: Mapping[str, str], alert_file: str) -> str:
     """``INSERT INTO alerts_sink`` around the rule's SELECT (the plumbing's alert file)."""
     ctx = {**context, "rule.id": rule.id, "rule.version": str(rule.version), "rule.severity": rule.severity,
-           "rule.select": select, "rule.score": rule.score}
+           "rule.select": select, "rule.score": rule.score, "rule.seq": rule.seq}
     (insert,) = split_statements(fill(_read(alert_file), ctx, alert_file))
     return insert
 
@@ -218,7 +245,8 @@ def render_job(catalog: Catalog, domain: str, *, bootstrap: str, topics: JobTopi
     topics = topics or JobTopics.for_domain(domain)
     kafka = {"bootstrap": bootstrap, "group_id": consumer_group or group_id(domain),
              "startup_mode": startup_mode, "auto_offset_reset": auto_offset_reset}
-    base_ctx = _context_for(catalog, domain, kafka, topics)
+    rule_ids = [r.id for r in domain_rules]
+    base_ctx = _context_for(catalog, domain, kafka, topics, rules=rule_ids)
     dom = catalog.domains[domain]
     source, routing, _ = PLUMBING_FILES[catalog.plumbing]
     ddl: list[str] = [function_ddl(name, cls) for name, cls in catalog.functions.items()]
@@ -227,7 +255,8 @@ def render_job(catalog: Catalog, domain: str, *, bootstrap: str, topics: JobTopi
         for statement in split_statements(fill(_read(relative), base_ctx, relative)):
             (inserts if _first_keyword(statement) == "INSERT" else ddl).append(statement)
     for rule in domain_rules:
-        views, insert = rule_statements(rule, _context_for(catalog, domain, kafka, topics, rule), catalog.plumbing)
+        views, insert = rule_statements(rule, _context_for(catalog, domain, kafka, topics, rule, rule_ids),
+                                        catalog.plumbing)
         ddl.extend(views)
         inserts.append(insert)
     job_name = name or pipeline_name(domain)

@@ -53,8 +53,8 @@ def test_alerts_of_one_rule_and_entity_group_into_one_incident(connect: Connect,
     batch = [_alert(rule, "card-1", 1, 0, "low"), _alert(rule, "card-1", 2, 5, "critical"),
              _alert(rule, "card-1", 3, 2, "medium"), _alert(rule, "card-2", 1, 1, "high")]
     summary = ingest(batch)
-    assert summary == {"received": 4, "inserted": 4, "duplicates": 0, "silenced": 0, "attached": 2, "opened": 2,
-                       "reopened": 0}
+    assert summary == {"received": 4, "inserted": 4, "updated": 0, "duplicates": 0, "silenced": 0, "attached": 2,
+                       "opened": 2, "reopened": 0}
     reader = connect("reporting")
     card1, card2 = sorted(_incidents(reader, rule), key=lambda i: i["entity"])
     assert (card1["entity"], card1["alert_count"], card1["severity"], card1["status"]) == ("card-1", 3, "critical",
@@ -86,6 +86,27 @@ def test_duplicate_and_replayed_alerts_change_nothing(connect: Connect, ingest: 
     assert reader.execute("SELECT count(*) AS n FROM alerts WHERE rule_id = %s", (rule,)).fetchone()["n"] == 5
     assert reader.execute("SELECT count(*) AS n FROM incident_events e JOIN incidents i USING (incident_id) "
                           "WHERE i.rule_id = %s", (rule,)).fetchone()["n"] == events_before
+
+
+def test_an_episode_update_updates_its_alert_and_incident_and_a_replay_changes_nothing(
+        connect: Connect, ingest: Ingest, rule: str) -> None:
+    opening = {**_alert(rule, "dev-1", 1, 0), "score": 0.6, "seq": 1}
+    later = T0 + timedelta(minutes=3)
+    update = {**opening, "score": 0.9, "seq": 3, "last_event_time": later.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+              "evidence": {"event_ids": [f"{rule}-dev-1-ev1", "later"], "z": 9.1}}
+    assert ingest([opening])["inserted"] == 1
+    summary = ingest([update, {**opening, "score": 0.7, "seq": 2}])  # the highest seq of a batch wins
+    assert (summary["inserted"], summary["updated"], summary["duplicates"]) == (0, 1, 1)
+    reader = connect("reporting")
+    row = reader.execute("SELECT * FROM alerts WHERE alert_id = %s", (opening["alert_id"],)).fetchone()
+    assert (row["seq"], row["score"], row["last_event_time"], row["evidence"]["z"]) == (3, 0.9, later, 9.1)
+    assert row["updated_at"] is not None
+    (incident,) = _incidents(reader, rule)
+    assert (incident["alert_count"], incident["max_score"], incident["last_seen"]) == (1, 0.9, later)
+    replay = ingest([opening, {**opening, "score": 0.7, "seq": 2}])  # older updates, redelivered
+    assert (replay["inserted"], replay["updated"]) == (0, 0)
+    assert reader.execute("SELECT seq, score FROM alerts WHERE alert_id = %s",
+                          (opening["alert_id"],)).fetchone() == {"seq": 3, "score": 0.9}
 
 
 def test_an_alert_after_the_grouping_window_starts_a_new_incident(connect: Connect, ingest: Ingest,

@@ -4,6 +4,8 @@
 -- (\ → \\, | → \|) so that two different alerts can never share an id; ids of parts without those
 -- characters are unchanged. A replay or a restart from a checkpoint re-emits the same id.
 -- score: 0..1 for ranking (1 = a definite pattern; adaptive rules: their anomaly score).
+-- seq: 1 for an alert that opens; episodic rules re-emit the same alert_id with seq 2, 3… as the
+-- episode's score grows (an update: the store keeps the highest seq).
 -- detected_at is Flink's processing time.
 INSERT INTO alerts_sink
 SELECT entity, CONCAT(SUBSTR(h, 1, CHAR_LENGTH(h) - 1), ',"evidence":', evidence, '}')
@@ -19,10 +21,11 @@ FROM (
     KEY 'first_event_time' VALUE DATE_FORMAT(first_event_time, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
     KEY 'last_event_time' VALUE DATE_FORMAT(last_event_time, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
     KEY 'detected_at' VALUE DATE_FORMAT(CURRENT_TIMESTAMP, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
-    KEY 'score' VALUE ROUND(CAST(alert_score AS DOUBLE), 4)
+    KEY 'score' VALUE ROUND(CAST(alert_score AS DOUBLE), 4),
+    KEY 'seq' VALUE CAST(alert_seq AS INT)
   ) AS h
   FROM (
-    SELECT *, {{ rule.score }} AS alert_score
+    SELECT *, {{ rule.score }} AS alert_score, {{ rule.seq }} AS alert_seq
     FROM (
 {{ rule.select }}
     ) AS {{ rule.id }}_rows
