@@ -118,9 +118,9 @@ def list_incidents(
     if not rows:
         console.print("no incidents match")
         return
-    columns = [Col("id", justify="right"), Col("status"), Col("prio", 3, "right"), Col("severity"),
-               Col("rule", max_width=24), Col("entity", max_width=28), Col("alerts", 4, "right"),
-               Col("seen", 2, "right"), Col("assignee", 5, max_width=14), Col("disposition", 6), Col("domain", 7),
+    columns = [Col("id", justify="right"), Col("status"), Col("prio", 2, "right"), Col("severity"),
+               Col("rule", max_width=20), Col("entity", max_width=22), Col("alerts", 4, "right"),
+               Col("seen", 3, "right"), Col("assignee", 5, max_width=14), Col("disposition", 6), Col("domain", 7),
                Col("last seen (UTC)", 8, no_wrap=True)]
     console.print(fit_table(columns, ([
         r["incident_id"], _styled(r["status"], _STATUS_STYLE, _SHORT_STATUS), r["priority"],

@@ -43,7 +43,8 @@ def fmt(value: Any) -> str:
         if value == int(value) and abs(value) < 1e15:
             return f"{int(value):,}"
         digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
-        return f"{value:,.{min(digits, 6)}f}"
+        text = f"{value:,.{min(digits, 6)}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(value, str):
         return value
     return json.dumps(value, default=str, separators=(", ", ": "))
