@@ -44,11 +44,12 @@ def urls() -> dict[str, str]:
     }
 
 
-def print_urls() -> None:
+def print_urls(extra: dict[str, str] | None = None) -> None:
+    """The UIs and endpoints (and ``extra`` rows) as two aligned columns; long values fold."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    for name, url in urls().items():
+    for name, url in {**urls(), **(extra or {})}.items():
         grid.add_row(f" {name}", url)
     console.print(grid, highlight=False)
 

@@ -76,6 +76,9 @@ def _detail(event: dict[str, Any]) -> str:
     for key, value in (event.get("detail") or {}).items():
         if value is None or value == "":
             continue
+        if key == "reasons" and isinstance(value, list):
+            value = "; ".join(f"{r.get('detail')} ({r.get('points', 0):+})" if isinstance(r, dict) else str(r)
+                              for r in value)
         if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
             value = value[11:19]
         parts.append(f"{key.replace('_', ' ')} {evidence.fmt(value)}")
@@ -324,14 +327,21 @@ def raw_events(request: Request, alert_id: str) -> Response:
     return page(request, "events.html", root=_root(request), alert=alert, found=found, wanted=set(wanted),
                 chart=_events_chart(found.events, set(wanted), ev, params),
                 kcat=kcat_command(bootstrap, topic, alert["entity"], since, until, wanted),
-                summary=_event_summary)
+                summary=_event_summary, event_when=_event_when)
 
 
 _EVENT_META = {"event_id", "event_time", "domain", "_partition", "_offset", "_timestamp_ms"}
+_EVENT_KEYS = {"card_id", "account_id", "player_id", "device_id"}  # the entity: already in the page's title
 
 
 def _event_summary(event: dict[str, Any]) -> str:
-    return " · ".join(f"{k} {evidence.fmt(v)}" for k, v in event.items() if k not in _EVENT_META and v is not None)
+    return " · ".join(f"{k} {evidence.fmt(v)}" for k, v in event.items()
+                      if k not in _EVENT_META and k not in _EVENT_KEYS and v is not None)
+
+
+def _event_when(event: dict[str, Any]) -> str:
+    at = _event_time(event)
+    return at.astimezone(UTC).strftime("%m-%d %H:%M:%S.%f")[:-3] if at else str(event.get("event_time", ""))
 
 
 def _event_time(event: dict[str, Any]) -> datetime | None:

@@ -144,7 +144,7 @@ def series_chart(points: Sequence[tuple[datetime, float, float | None, float | N
         cls = "hit" if marked is None or marked[i] else "reading"
         body.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="{4 if cls == "hit" else 3}" class="{cls}"><title>'
                     f'{escape(t.strftime("%H:%M:%S"))}: {escape(fmt(v))}</title></circle>')
-    return _svg(width, height, body, label)
+    return _captioned(_svg(width, height, body, label), label)
 
 
 def travel_map(a: tuple[float, float], b: tuple[float, float], *, distance_km: float | None,
@@ -172,7 +172,7 @@ def travel_map(a: tuple[float, float], b: tuple[float, float], *, distance_km: f
     lon = math.floor((clon - lon_span) / step) * step
     while lon <= clon + lon_span:
         gx, _ = xy(clat, lon)
-        if 0 < gx < width:
+        if 0 < gx < width and -180 <= lon <= 180:
             body += [f'<line x1="{gx:.1f}" y1="0" x2="{gx:.1f}" y2="{height}" class="grid"/>',
                      _text(gx + 2, height - 3, f"{lon:g}°", "start", "lbl muted")]
         lon += step
