@@ -222,11 +222,12 @@ class ConsoleStore(IncidentStore):
         length = timedelta(hours=hours)
         if not timedelta(minutes=1) <= length <= MAX_SILENCE:
             raise IncidentError(f"hours must be between 1 minute and {MAX_SILENCE.days} days, not {hours:g}")
-        ends_at = datetime.now(UTC) + length
+        starts_at = datetime.now(UTC)
+        ends_at = starts_at + length
         if maintenance:
             text = comment or f"maintenance of {inc['entity']} (from incident {incident_id})"
-            return self.start_maintenance([inc["entity"]], rule=None, domain=inc["domain"], ends_at=ends_at,
-                                          comment=text, actor=actor)
+            return self.start_maintenance([inc["entity"]], rule=None, domain=inc["domain"], starts_at=starts_at,
+                                          ends_at=ends_at, comment=text, actor=actor)
         text = comment or f"{inc['rule_id']} silenced on {inc['entity']} from incident {incident_id}"
         return [self.create_silence(rule=inc["rule_id"], entity_pattern=inc["entity"], domain=inc["domain"],
-                                    ends_at=ends_at, comment=text, actor=actor)]
+                                    starts_at=starts_at, ends_at=ends_at, comment=text, actor=actor)]

@@ -76,7 +76,7 @@ def test_a_maintenance_window_is_all_or_nothing(stack_settings: Settings, report
     assert reporting.execute("SELECT count(*) AS n FROM silences WHERE entity_pattern = %s", (good,)).fetchone()[
         "n"] == 0
     refused = cli(stack_settings, "incidents", "maintenance", good, "--until", "2001-01-01T00:00:00Z")
-    assert refused.returncode == 1 and "would already be over" in refused.stderr
+    assert refused.returncode == 1 and "must end after it starts" in refused.stderr
 
 
 def test_the_console_silences_a_rule_on_an_entity_and_starts_maintenance(
