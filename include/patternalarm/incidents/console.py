@@ -16,6 +16,7 @@ priority updates do not change the version: they are not someone else's decision
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from include.patternalarm.incidents.store import IncidentError, IncidentStore, R
 LIFECYCLE_KINDS = ("opened", "acknowledged", "assigned", "resolved", "auto_resolved", "reopened")
 ACTIONS = ("ack", "assign", "resolve", "reopen")
 MAX_SILENCE = timedelta(days=30)
+CHOICES_TTL_S = 30.0
 _RETRIES = 3
 
 
@@ -63,6 +65,8 @@ def describe_event(event: Row) -> str:
 class ConsoleStore(IncidentStore):
     """The console's queries and actions (one short-lived connection per call, like ``IncidentStore``)."""
 
+    _choices: tuple[float, dict[str, list[str]]] | None = None
+
     # --- the queue ----------------------------------------------------------------------------
 
     def queue(self, flt: QueueFilter, *, after: str | None = None, before: str | None = None,
@@ -73,24 +77,34 @@ class ConsoleStore(IncidentStore):
             count_sql, count_params = counts_query(flt)
         except QueueError as exc:
             raise IncidentError(str(exc)) from None
-        if before_c is not None:
-            rows, more = self.queue_page(flt, before=before_c, limit=limit)
-            if more:  # a page in the middle: rows before it and (at least the cursor's row) after it
-                prev_cursor, next_cursor = Cursor.of(rows[0]).encode(), Cursor.of(rows[-1]).encode()
-            else:  # back at the top: show the first page, full
-                after_c = None
-        if before_c is None or not more:
-            rows, more = self.queue_page(flt, after=after_c, limit=limit)
-            next_cursor = Cursor.of(rows[-1]).encode() if more and rows else None
-            prev_cursor = Cursor.of(rows[0]).encode() if after_c is not None and rows else None
-        with self._connect() as conn:
+        with self._connect() as conn:  # one connection for the page and its counts
+            if before_c is not None:
+                rows, more = self._queue_page(conn, flt, before=before_c, limit=limit)
+                if more:  # a page in the middle: rows before it and (at least the cursor's row) after it
+                    prev_cursor, next_cursor = Cursor.of(rows[0]).encode(), Cursor.of(rows[-1]).encode()
+                else:  # back at the top: show the first page, full
+                    after_c = None
+            if before_c is None or not more:
+                rows, more = self._queue_page(conn, flt, after=after_c, limit=limit)
+                next_cursor = Cursor.of(rows[-1]).encode() if more and rows else None
+                prev_cursor = Cursor.of(rows[0]).encode() if after_c is not None and rows else None
             counts = {r["status"]: r["n"] for r in conn.execute(count_sql, count_params).fetchall()}
         counts["active"] = counts.get("open", 0) + counts.get("acknowledged", 0)
         counts["all"] = counts["active"] + counts.get("resolved", 0)
         return QueuePage(rows, counts, next_cursor, prev_cursor)
 
     def filter_choices(self) -> dict[str, list[str]]:
-        """Rules (with their domain) and current assignees, for the filter form."""
+        """The rules and current assignees, for the filter form (kept ``CHOICES_TTL_S``: they change slowly,
+        and reading them costs a pass over the table)."""
+        now = time.monotonic()
+        cached = self._choices
+        if cached is not None and now - cached[0] < CHOICES_TTL_S:
+            return cached[1]
+        choices = self._read_choices()
+        self._choices = (now, choices)
+        return choices
+
+    def _read_choices(self) -> dict[str, list[str]]:
         with self._connect() as conn:
             rules = conn.execute("SELECT DISTINCT rule_id FROM incidents ORDER BY rule_id").fetchall()
             people = conn.execute("SELECT DISTINCT assignee FROM incidents WHERE assignee IS NOT NULL "

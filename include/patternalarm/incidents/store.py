@@ -87,12 +87,17 @@ class IncidentStore:
     def queue_page(self, flt: QueueFilter, *, after: Cursor | None = None, before: Cursor | None = None,
                    limit: int = 50) -> tuple[list[Row], bool]:
         """One page of the queue in its order, and whether more rows lie beyond it (see ``queue.py``)."""
+        with self._connect() as conn:
+            return self._queue_page(conn, flt, after=after, before=before, limit=limit)
+
+    @staticmethod
+    def _queue_page(conn: psycopg.Connection[Row], flt: QueueFilter, *, after: Cursor | None = None,
+                    before: Cursor | None = None, limit: int = 50) -> tuple[list[Row], bool]:
         try:
             query, params = page_query(flt, after=after, before=before, limit=limit)
         except QueueError as exc:
             raise IncidentError(str(exc)) from None
-        with self._connect() as conn:
-            rows = conn.execute(query, params).fetchall()
+        rows = conn.execute(query, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         return (rows[::-1] if before is not None else rows), more

@@ -48,7 +48,7 @@ def test_the_queue_filters_counts_per_status_and_refreshes_keeping_the_filter(
     page = browse(stack_settings.airflow_analyst_user)
     page.goto(f"{console}{PREFIX}/?refresh=2")
     filters = page.get_by_test_id("filters")
-    filters.get_by_label("rule").select_option(rule)
+    filters.get_by_label("rule").fill(rule)
     filters.get_by_label("entity").fill(prefix)
     filters.get_by_role("button", name="Filter").click()
     expect(page).to_have_url(re.compile(rf"entity={prefix}"))
