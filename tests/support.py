@@ -1,11 +1,21 @@
-"""Helpers shared by the tests: bounded waiting, unique names, reading a topic."""
+"""Helpers shared by the tests: bounded waiting, unique names, reading a topic, an api-server of their own."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import requests
+
+if TYPE_CHECKING:
+    from include.patternalarm.settings import Settings
 
 T = TypeVar("T")
 
@@ -55,3 +65,38 @@ def consume(bootstrap: str, topic: str, *, until: Callable[[list], bool], timeou
     finally:
         consumer.close()
     return messages
+
+
+@contextmanager
+def own_api_server(settings: Settings, log_path: Path, **env: str) -> Iterator[str]:
+    """An Airflow api-server of the test's own (this checkout's plugins, the stack's metadata database and
+    users) on a free port; yields its base URL and stops it — its own process group only — afterwards.
+
+    The stack's api-server loaded its plugins when it started, possibly from older code; a test of a
+    plugin's routes runs them in a server that loaded them now."""
+    from include.patternalarm.incidents.process import free_port
+    from include.patternalarm.stack import airflow as airflow_stack
+
+    airflow_stack.write_passwords(settings)
+    port = free_port(settings.host)
+    base = f"http://{settings.host}:{port}"
+    full_env = {**os.environ, **airflow_stack.environment(settings), "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__BASE_URL": base, **env}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(settings.venv_dir / "bin" / "airflow"), "api-server", "--host", settings.host,
+                                 "--port", str(port)], env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=settings.repo_root)
+        try:
+            def healthy() -> bool:
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                return requests.get(f"{base}/api/v2/monitor/health", timeout=2).ok
+
+            wait_until(healthy, timeout=120, interval=1, what="the test's own api-server")
+            yield base
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)

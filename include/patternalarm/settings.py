@@ -32,6 +32,8 @@ GENERATED_SECRETS = (
     "db_simulator_password",
     "airflow_db_password",
     "airflow_admin_password",
+    "airflow_analyst_password",
+    "airflow_viewer_password",
     "airflow_jwt_secret",
     "airflow_fernet_key",
 )
@@ -107,6 +109,11 @@ class Settings(BaseSettings):
     airflow_db_password: SecretStr | None = None
     airflow_admin_user: str = "admin"
     airflow_admin_password: SecretStr | None = None
+    # the incident console's accounts (SimpleAuthManager roles): an analyst who may act, a viewer who may read
+    airflow_analyst_user: str = "analyst"
+    airflow_analyst_password: SecretStr | None = None
+    airflow_viewer_user: str = "viewer"
+    airflow_viewer_password: SecretStr | None = None
     airflow_jwt_secret: SecretStr | None = None
     airflow_fernet_key: SecretStr | None = None
 

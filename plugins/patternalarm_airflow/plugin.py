@@ -1,4 +1,7 @@
-"""patternalarm's Airflow plugin: the data-quality report (GX Data Docs) inside the Airflow UI.
+"""patternalarm's Airflow plugin: the incident console and the data-quality report inside the Airflow UI.
+
+The incident console (``console/``: queue, incident pages, actions, rule quality) is a FastAPI app
+mounted at ``/patternalarm-incidents`` and shown as *Browse → Incidents*; see its package docstring.
 
 A small FastAPI app, mounted by the api-server at ``/patternalarm-quality``, serves the report
 folder ``<reports_dir>/quality`` that ``validate_incident_tables`` writes (see
@@ -26,6 +29,10 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from patternalarm_airflow.console import URL_PREFIX as CONSOLE_PREFIX
+from patternalarm_airflow.console import app as console_app
+from patternalarm_airflow.console.access import authenticated_user
+
 URL_PREFIX = "/patternalarm-quality"
 DAG_ID = "validate_incident_tables"
 _RUN_DIR = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -35,10 +42,8 @@ async def require_report_reader(request: Request) -> Any:
     """The authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
 
-    credentials = await bearer_scheme(request)
-    user = await get_user(request, None, credentials)  # 401 without a valid token or session cookie
+    user = await authenticated_user(request)  # 401 without a valid token or session cookie
     allowed = get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
                                                    details=DagDetails(id=DAG_ID), user=user)
     if not allowed:
@@ -123,8 +128,11 @@ class PatternalarmPlugin(AirflowPlugin):
     name = "patternalarm"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": app, "url_prefix": URL_PREFIX, "name": "patternalarm data quality"},
+        {"app": console_app, "url_prefix": CONSOLE_PREFIX, "name": "patternalarm incident console"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
+        {"name": "Incidents", "href": f"{CONSOLE_PREFIX.lstrip('/')}/", "destination": "nav",
+         "url_route": "incidents", "icon": f"{CONSOLE_PREFIX.lstrip('/')}/static/icon.svg"},
         {"name": "Data quality", "href": f"{URL_PREFIX.lstrip('/')}/", "destination": "nav", "category": "browse",
          "url_route": "data-quality"},
         {"name": "Data quality", "href": f"{URL_PREFIX.lstrip('/')}/airflow-run/{{DAG_ID}}/{{RUN_ID}}",

@@ -15,9 +15,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from include.patternalarm import stack as stack_mod
-from include.patternalarm.cli.common import clear_errors, console, fail, settings
+from include.patternalarm.cli.common import Col, clear_errors, console, fail, fit_table, settings
 from include.patternalarm.cli.stack import print_urls
-from include.patternalarm.demo import DemoConfig, DemoState, run_demo
+from include.patternalarm.demo import DEPLOY_DAG, DemoConfig, DemoState, run_demo
 from include.patternalarm.simulator import ConfigError, parse_rate
 from include.patternalarm.topics import DOMAINS
 
@@ -62,32 +62,43 @@ def _view(state: DemoState, config: DemoConfig) -> Group:
     return Group(Panel(header), traffic, rules, *lines)
 
 
+def _deployment_line(deployment: dict[str, Any]) -> str:
+    if not deployment:
+        return "detection jobs: not deployed by this run (--no-deploy)"
+    if not deployment.get("deployed"):
+        return "detection jobs: already running"
+    return (f"detection jobs: deployed {', '.join(deployment['deployed'])} through {DEPLOY_DAG} in "
+            f"{deployment.get('seconds', 0):.0f}s (run {deployment.get('run_id')})")
+
+
 def _summary(report: dict[str, Any]) -> None:
+    console.rule("summary", align="left")
+    console.print(_deployment_line(report.get("deployment") or {}), highlight=False)
     scored = report.get("score")
     if not scored:
         console.print("[red]no simulator run to score[/]", report.get("errors"))
         return
-    table = Table(title=f"summary · run {report['run']['run_id']} · alerts from {scored['alert_source']}")
-    for col in ("rule", "fires", "detected", "recall", "precision", "false pos.", "p50", "p95", "p99"):
-        table.add_column(col, justify="left" if col == "rule" else "right")
+    columns = [Col("rule", no_wrap=True), Col("fires", 4, "right"), Col("detected", 5, "right"),
+               Col("recall", justify="right"), Col("precision", justify="right"), Col("false pos.", 3, "right"),
+               Col("p50", 2, "right"), Col("p95", 6, "right"), Col("p99", 1, "right")]
+    rows: list[list[Any]] = []
     for rule, r in scored["rules"].items():
         lat = r["latency_s"]
-        table.add_row(rule, str(r["fires"]), str(r["detected"]), _pct(r["recall"]), _pct(r["precision"]),
-                      str(r["false_positives"]), _secs(lat["p50"]), _secs(lat["p95"]), _secs(lat["p99"]))
+        rows.append([rule, r["fires"], r["detected"], _pct(r["recall"]), _pct(r["precision"]), r["false_positives"],
+                     _secs(lat["p50"]), _secs(lat["p95"]), _secs(lat["p99"])])
     t = scored["total"]
-    table.add_row("[bold]all[/]", str(t["fires"]), str(t["detected"]), _pct(t["recall"]), _pct(t["precision"]),
-                  str(t["false_positives"]), _secs(t["latency_s"]["p50"]), _secs(t["latency_s"]["p95"]),
-                  _secs(t["latency_s"]["p99"]))
-    console.print(table)
+    rows.append(["[bold]all[/]", t["fires"], t["detected"], _pct(t["recall"]), _pct(t["precision"]),
+                 t["false_positives"], _secs(t["latency_s"]["p50"]), _secs(t["latency_s"]["p95"]),
+                 _secs(t["latency_s"]["p99"])])
+    console.print(fit_table(columns, rows, title=f"run {report['run']['run_id']} · alerts from "
+                                                 f"{scored['alert_source']}"))
     run = report["run"]
     console.print(f"events sent {run['events_sent']:,} in {run['elapsed_s']:.0f}s "
                   f"({run['achieved_rate']:,.0f}/s), scenarios {run['scenarios_injected']}, "
                   f"dead-lettered {report.get('dead_lettered')}, late {report.get('late')}, "
                   f"pipeline drained in {report['drained_s']:.0f}s", highlight=False)
     console.print("\n[bold]Where to look[/]")
-    print_urls()
-    console.print("  [bold]Incidents         [/] bin/patternalarm incidents list")
-    console.print(f"  [bold]Report            [/] {report['report_file']}", highlight=False)
+    print_urls({"Incidents (CLI)": "bin/patternalarm incidents list", "Report": str(report["report_file"])})
     console.print("The stack stays up: stop it with `bin/patternalarm stack down`.")
 
 
@@ -125,6 +136,7 @@ def demo(
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 report = run_demo(settings(), config, stop=stop,
                                   on_update=lambda state: live.update(_view(state, config)))
+            console.line()  # the live view's last line ends here, not in the summary's first
     finally:
         signal.signal(signal.SIGINT, previous)
     if as_json:

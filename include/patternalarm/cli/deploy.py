@@ -6,9 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from include.patternalarm.cli.common import clear_errors, console, fail, settings
+from include.patternalarm.cli.common import Col, clear_errors, console, fail, fit_table, settings
 from include.patternalarm.flink.deploy import DeployError, deploy_domain, domain_status, stop_domain
 from include.patternalarm.flink.gateway import GatewayError
 from include.patternalarm.flink.rest import FlinkRestError
@@ -70,19 +69,19 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if as_json:
         console.print_json(json.dumps(rows, default=str))
     else:
-        table = Table(title="detection jobs")
-        for col in ("domain", "job", "state", "health", "catalog", "parallelism", "checkpoints", "last cp",
-                    "restarts", "detail"):
-            table.add_column(col)
+        columns = [Col("domain"), Col("job", 6, max_width=32), Col("state"), Col("health"), Col("catalog", 3),
+                   Col("parallelism", 2, "right"), Col("checkpoints", 5, "right"), Col("last cp", 1, "right"),
+                   Col("restarts", 4, "right"), Col("detail", max_width=40)]
+        table = []
         for r in rows:
             age = r.get("last_checkpoint_age_s")
-            table.add_row(r["domain"], r.get("job_id") or "", r["state"],
+            table.append([r["domain"], r.get("job_id") or "", r["state"],
                           "[green]healthy[/]" if r["healthy"] else "[red]unhealthy[/]",
                           f"v{r['catalog_version']}" if r.get("catalog_version") else "",
                           str(r.get("parallelism", "")),
                           str(r.get("completed_checkpoints", "")), "" if age is None else f"{age:.0f}s ago",
-                          str(r.get("restarts", "")), r.get("detail", ""))
-        console.print(table)
+                          str(r.get("restarts", "")), r.get("detail", "")])
+        console.print(fit_table(columns, table, title="detection jobs"))
     if not all(r["healthy"] for r in rows):
         raise typer.Exit(1)
 

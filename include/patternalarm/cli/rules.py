@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from include.patternalarm.cli.common import clear_errors, console, fail, settings
+from include.patternalarm.cli.common import Col, clear_errors, console, fail, fit_table, settings
 from include.patternalarm.flink.gateway import GatewayError
 from include.patternalarm.rules import Catalog, RuleError, catalog_versions, load_catalog, parse_overrides, render_job
 from include.patternalarm.rules.catalog import RULES_DIR
@@ -39,33 +38,39 @@ def list_rules(catalog_version: CatalogVersion = None,
             {"id": r.id, "version": r.version, "domain": r.domain, "severity": r.severity,
              "description": r.description, "params": r.values} for r in catalog.rules.values()]}))
         return
-    table = Table(title=f"rule catalog v{catalog.version} ({catalog.path.name}; versions: "
-                        f"{', '.join(map(str, catalog_versions()))})")
-    for col in ("rule", "v", "domain", "severity", "description"):
-        table.add_column(col)
-    for r in catalog.rules.values():
-        table.add_row(r.id, str(r.version), r.domain, r.severity, r.description)
-    console.print(table)
+    columns = [Col("rule", no_wrap=True), Col("v", 3), Col("domain", 2), Col("severity", 1),
+               Col("description", max_width=40)]
+    console.print(fit_table(columns, ([r.id, r.version, r.domain, r.severity, r.description]
+                                      for r in catalog.rules.values()),
+                            title=f"rule catalog v{catalog.version} ({catalog.path.name}; versions: "
+                                  f"{', '.join(map(str, catalog_versions()))})"))
 
 
 @rules_app.command("show")
 @clear_errors(RuleError)
 def show(rule_id: Annotated[str, typer.Argument(help="The rule id (see `rules list`).")],
          catalog_version: CatalogVersion = None, param: Params = None,
-         sql: Annotated[bool, typer.Option("--sql", help="Also print the rendered SQL.")] = False) -> None:
+         sql: Annotated[bool, typer.Option("--sql", help="Also print the rendered SQL.")] = False,
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """A rule's parameters (default, effective value, bounds) and optionally its rendered SQL."""
     catalog = _load(catalog_version, param)
     rule = catalog.rule(rule_id)
+    if as_json:
+        console.print_json(json.dumps({
+            "id": rule.id, "version": rule.version, "domain": rule.domain, "severity": rule.severity,
+            "description": rule.description, "sql_file": f"include/flink/{rule.sql_file}",
+            "params": {name: {"type": p.type, "default": p.default, "value": rule.values[name], "min": p.min,
+                              "max": p.max, "meaning": p.description} for name, p in rule.params.items()}}))
+        return
     console.print(f"[bold]{rule.id}[/] v{rule.version} · {rule.domain} · severity {rule.severity}\n"
                   f"{rule.description}\nSQL: include/flink/{rule.sql_file}", highlight=False)
-    table = Table()
-    for col in ("parameter", "type", "default", "value", "min", "max", "meaning"):
-        table.add_column(col)
-    for name, p in rule.params.items():
-        value = rule.values[name]
-        shown = f"[yellow]{value}[/]" if value != p.default else str(value)
-        table.add_row(name, p.type, str(p.default), shown, str(p.min), str(p.max), p.description)
-    console.print(table)
+    columns = [Col("parameter", no_wrap=True), Col("type", 4), Col("default", 1, "right"),
+               Col("value", justify="right"), Col("min", 3, "right"), Col("max", 2, "right"),
+               Col("meaning", max_width=60)]
+    console.print(fit_table(columns, ([
+        name, p.type, p.default,
+        f"[yellow]{rule.values[name]}[/]" if rule.values[name] != p.default else rule.values[name],
+        p.min, p.max, p.description] for name, p in rule.params.items())))
     if sql:
         views, insert = rule_statements(rule, rule_context(catalog, rule.domain, bootstrap=settings().bootstrap_servers,
                                                            rule=rule), catalog.plumbing)

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import psycopg
 import typer
-from rich.table import Table
 
-from include.patternalarm.cli.common import clear_errors, console, settings
+from include.patternalarm.cli.common import Col, clear_errors, console, fit_table, settings
 from include.patternalarm.scoring.load import ScoreError, dumps
 from include.patternalarm.scoring.report import score_runs
 from include.patternalarm.topics import ALERTS
@@ -37,19 +36,20 @@ def score(
     if as_json:
         console.print_json(dumps(report))
         return
-    table = Table(title=f"score · runs {', '.join(report['runs'])} · alerts from {used} ({alerts})")
-    for col in ("rule", "fires", "detected", "recall", "precision", "TP", "FP near/bg/extra", "end-of-stream",
-                "p50 s", "p95 s", "p99 s"):
-        table.add_column(col, justify="right" if col != "rule" else "left")
-    for rule_id, r in sorted(result.rules.items()):
-        table.add_row(rule_id, str(r.fires), str(r.detected), _fmt(r.recall, True), _fmt(r.precision, True),
-                      str(r.true_positives), f"{r.near_miss_alerts}/{r.background_alerts}/{r.extra}",
-                      str(r.end_of_stream), _fmt(r.latency(50)), _fmt(r.latency(95)), _fmt(r.latency(99)))
+    columns = [Col("rule", no_wrap=True), Col("fires", 6, "right"), Col("detected", 5, "right"),
+               Col("recall", justify="right"), Col("precision", justify="right"), Col("TP", 7, "right"),
+               Col("FP near/bg/extra", 4, "right"), Col("end-of-stream", 8, "right"), Col("p50 s", 2, "right"),
+               Col("p95 s", 3, "right"), Col("p99 s", 1, "right")]
+    rows: list[list[object]] = [
+        [rule_id, r.fires, r.detected, _fmt(r.recall, True), _fmt(r.precision, True), r.true_positives,
+         f"{r.near_miss_alerts}/{r.background_alerts}/{r.extra}", r.end_of_stream, _fmt(r.latency(50)),
+         _fmt(r.latency(95)), _fmt(r.latency(99))] for rule_id, r in sorted(result.rules.items())]
     t = result.totals()
-    table.add_row("[bold]all[/]", str(t["fires"]), str(t["detected"]), _fmt(t["recall"], True),
-                  _fmt(t["precision"], True), str(t["true_positives"]), str(t["false_positives"]), "",
-                  _fmt(t["latency_s"]["p50"]), _fmt(t["latency_s"]["p95"]), _fmt(t["latency_s"]["p99"]))
-    console.print(table)
+    rows.append(["[bold]all[/]", t["fires"], t["detected"], _fmt(t["recall"], True), _fmt(t["precision"], True),
+                 t["true_positives"], t["false_positives"], "", _fmt(t["latency_s"]["p50"]),
+                 _fmt(t["latency_s"]["p95"]), _fmt(t["latency_s"]["p99"])])
+    console.print(fit_table(columns, rows, title=f"score · runs {', '.join(report['runs'])} · alerts from {used} "
+                                                 f"({alerts})"))
     for rule_id, r in sorted(result.rules.items()):
         if r.missed:
             console.print(f"[yellow]{rule_id}[/] missed: {', '.join(r.missed[:5])}", highlight=False)

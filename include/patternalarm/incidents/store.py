@@ -17,15 +17,11 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from include.patternalarm.alerts import DISPOSITIONS, INCIDENT_DOMAINS, STATUSES
+from include.patternalarm.alerts import DISPOSITIONS
+from include.patternalarm.incidents.queue import Cursor, QueueError, QueueFilter, page_query
 from include.patternalarm.settings import Settings
 
 Row = dict[str, Any]
-
-LIST_COLUMNS = (
-    "incident_id", "status", "priority", "severity", "domain", "rule_id", "entity", "alert_count", "first_seen",
-    "last_seen", "assignee", "disposition", "reopen_count", "summary", "priority_reasons",
-)
 
 
 class IncidentError(RuntimeError):
@@ -51,9 +47,12 @@ class IncidentStore:
         return cls(settings.db_conninfo(purpose))
 
     @contextmanager
-    def _connect(self) -> Iterator[psycopg.Connection[Row]]:
+    def _connect(self, isolation: psycopg.IsolationLevel | None = None) -> Iterator[psycopg.Connection[Row]]:
+        """An autocommit connection; with ``isolation``, one for explicit transactions at that level."""
         try:
-            conn = psycopg.connect(self._conninfo, row_factory=dict_row, autocommit=True)
+            conn = psycopg.connect(self._conninfo, row_factory=dict_row, autocommit=isolation is None)
+            if isolation is not None:
+                conn.isolation_level = isolation
         except psycopg.OperationalError as exc:
             raise IncidentError(f"cannot reach the incident database: {str(exc).strip().splitlines()[-1]}") from None
         try:
@@ -82,34 +81,26 @@ class IncidentStore:
     def list_incidents(self, *, status: str | None = None, domain: str | None = None, rule: str | None = None,
                        since: datetime | None = None, entity: str | None = None, limit: int = 50) -> list[Row]:
         """Incidents, highest priority first (no priority last), then the most recently seen."""
-        if status is not None and status not in (*STATUSES, "active"):
-            raise IncidentError(f"unknown status {status!r}: use one of {', '.join((*STATUSES, 'active'))}")
-        if domain is not None and domain not in INCIDENT_DOMAINS:
-            raise IncidentError(f"unknown domain {domain!r}: use one of {', '.join(INCIDENT_DOMAINS)}")
-        if not 1 <= limit <= 10_000:
-            raise IncidentError(f"limit must be between 1 and 10000, not {limit}")
-        where = [sql.SQL("true")]
-        params: list[Any] = []
-        if status == "active":
-            where.append(sql.SQL("status <> 'resolved'"))
-        elif status:
-            where.append(sql.SQL("status = %s"))
-            params.append(status)
-        for column, value in (("domain", domain), ("rule_id", rule), ("entity", entity)):
-            if value:
-                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if since is not None:
-            where.append(sql.SQL("last_seen >= %s"))
-            params.append(since)
-        query = sql.SQL("SELECT {cols} FROM incidents WHERE {where} "
-                        "ORDER BY priority DESC NULLS LAST, last_seen DESC, incident_id DESC LIMIT %s").format(
-            cols=sql.SQL(", ").join(sql.Identifier(c) for c in LIST_COLUMNS),
-            where=sql.SQL(" AND ").join(where),
-        )
-        params.append(limit)
+        flt = QueueFilter(status=status or "all", domain=domain, rule=rule, since=since, entity=entity)
+        return self.queue_page(flt, limit=limit)[0]
+
+    def queue_page(self, flt: QueueFilter, *, after: Cursor | None = None, before: Cursor | None = None,
+                   limit: int = 50) -> tuple[list[Row], bool]:
+        """One page of the queue in its order, and whether more rows lie beyond it (see ``queue.py``)."""
         with self._connect() as conn:
-            return conn.execute(query, params).fetchall()
+            return self._queue_page(conn, flt, after=after, before=before, limit=limit)
+
+    @staticmethod
+    def _queue_page(conn: psycopg.Connection[Row], flt: QueueFilter, *, after: Cursor | None = None,
+                    before: Cursor | None = None, limit: int = 50) -> tuple[list[Row], bool]:
+        try:
+            query, params = page_query(flt, after=after, before=before, limit=limit)
+        except QueueError as exc:
+            raise IncidentError(str(exc)) from None
+        rows = conn.execute(query, params).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return (rows[::-1] if before is not None else rows), more
 
     def get(self, incident_id: int, *, alerts_limit: int = 200) -> Row:
         """One incident with its timeline (``events``) and its alerts with their evidence (``alerts``)."""
@@ -150,6 +141,13 @@ class IncidentStore:
                        ends_at: datetime, comment: str, actor: str, starts_at: datetime | None = None) -> Row:
         return self._one("SELECT * FROM create_silence(%s, %s, %s, %s, %s, %s, %s)",
                          (rule, entity_pattern, domain, starts_at, ends_at, comment, actor))
+
+    def start_maintenance(self, entities: list[str], *, rule: str | None, domain: str | None, ends_at: datetime,
+                          comment: str, actor: str, starts_at: datetime | None = None) -> list[Row]:
+        """A maintenance window (a silence of kind ``maintenance``) per entity (name or glob), all or none."""
+        with self._connect() as conn:
+            return conn.execute("SELECT * FROM start_maintenance(%s, %s, %s, %s, %s, %s, %s)",
+                                (entities, rule, domain, starts_at, ends_at, comment, actor)).fetchall()
 
     def expire_silence(self, silence_id: int, actor: str) -> Row:
         return self._one("SELECT * FROM expire_silence(%s, %s)", (silence_id, actor))

@@ -32,6 +32,16 @@ def passwords_file(settings: Settings) -> Path:
     return home(settings) / "simple_auth_manager_passwords.json"
 
 
+def users(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Airflow's accounts under the SimpleAuthManager: name → (role, password secret). ``admin`` runs the
+    platform; ``user`` is the incident console's analyst (may act on incidents); ``viewer`` only reads."""
+    return {
+        settings.airflow_admin_user: ("admin", "airflow_admin_password"),
+        settings.airflow_analyst_user: ("user", "airflow_analyst_password"),
+        settings.airflow_viewer_user: ("viewer", "airflow_viewer_password"),
+    }
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """Everything Airflow's processes (and `airflow` CLI calls) need, as env vars."""
     api = settings.airflow_api
@@ -44,7 +54,8 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__FERNET_KEY": settings.secret("airflow_fernet_key"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings.airflow_admin_user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{role}"
+                                                             for name, (role, _) in users(settings).items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(settings)),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
@@ -80,14 +91,19 @@ def _airflow(settings: Settings, *args: str, timeout: float = 600) -> subprocess
     return result
 
 
-def prepare(settings: Settings) -> None:
-    """Home folder, the admin password (from settings), and the metadata DB schema."""
+def write_passwords(settings: Settings) -> None:
+    """The SimpleAuthManager's password file from settings (it would invent a password for a user missing
+    there). Idempotent; run on every ``stack up``, so accounts added later get their generated secret."""
     home(settings).mkdir(parents=True, exist_ok=True)
-    (settings.log_dir / "airflow").mkdir(parents=True, exist_ok=True)
-    path = passwords_file(settings)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(passwords_file(settings), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({settings.airflow_admin_user: settings.secret("airflow_admin_password")}, fh)
+        json.dump({name: settings.secret(secret) for name, (_, secret) in users(settings).items()}, fh)
+
+
+def prepare(settings: Settings) -> None:
+    """Home folder, the users' passwords (from settings), and the metadata DB schema."""
+    (settings.log_dir / "airflow").mkdir(parents=True, exist_ok=True)
+    write_passwords(settings)
     _airflow(settings, "db", "migrate")
 
 

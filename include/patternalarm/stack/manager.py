@@ -214,6 +214,8 @@ def _start_all(settings: Settings, sup: Supervisor, all_services: list[Service],
     if not running.intersection(s.program.name for s in by_group.get("airflow", [])):
         progress("airflow: migrating the metadata database")
         airflow.prepare(settings)
+    else:
+        airflow.write_passwords(settings)
     counts = airflow.load_settings_file(settings, only_if_changed=True)
     if counts is not None:
         progress("airflow: loaded airflow_settings.yaml (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")")

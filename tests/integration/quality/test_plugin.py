@@ -1,15 +1,12 @@
 """The report inside the Airflow UI: the plugin in a real api-server, behind Airflow's login.
 
 The shared api-server loaded its plugins when it started, so this test starts an api-server of its
-own (same metadata database and auth settings, another port, ``PATTERNALARM_DATA_DIR`` pointing at
-the test's folder so it serves a report the test wrote) and stops it by its process group.
+own (``own_api_server``: same metadata database and auth settings, another port,
+``PATTERNALARM_DATA_DIR`` pointing at the test's folder so it serves a report the test wrote).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,43 +14,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from include.patternalarm.incidents.process import free_port
 from include.patternalarm.quality import report
 from include.patternalarm.quality.results import CheckResult, ValidationRun
 from include.patternalarm.settings import Settings
-from include.patternalarm.stack import airflow as airflow_stack
-from tests.support import wait_until
+from tests.support import own_api_server
 
 PREFIX = "/patternalarm-quality"
 
 
 @pytest.fixture(scope="module")
 def api_server(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    settings = stack_settings
     data_dir = tmp_path_factory.mktemp("dq-plugin-data")
-    port = free_port(settings.host)
-    base = f"http://{settings.host}:{port}"
-    env = {**os.environ, **airflow_stack.environment(settings), "AIRFLOW__API__PORT": str(port),
-           "AIRFLOW__API__BASE_URL": base, "PATTERNALARM_DATA_DIR": str(data_dir)}
-    log = (data_dir / "api-server.log").open("wb")
-    proc = subprocess.Popen([str(settings.venv_dir / "bin" / "airflow"), "api-server", "--host", settings.host,
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=settings.repo_root)
-    try:
-        def healthy() -> bool:
-            assert proc.poll() is None, (data_dir / "api-server.log").read_text()[-3000:]
-            return requests.get(f"{base}/api/v2/monitor/health", timeout=2).ok
-
-        wait_until(healthy, timeout=120, interval=1, what="the test's own api-server")
+    with own_api_server(stack_settings, data_dir / "api-server.log", PATTERNALARM_DATA_DIR=str(data_dir)) as base:
         yield base, data_dir / "reports"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # our own process group only
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-        log.close()
 
 
 def _token(base: str, settings: Settings) -> str:

@@ -17,12 +17,13 @@ def test_every_route_requires_the_report_reader() -> None:
 
 
 def test_views_point_at_the_app() -> None:
-    (entry,) = PatternalarmPlugin.fastapi_apps
-    assert entry["app"] is app and entry["url_prefix"] == URL_PREFIX
-    views = {v["destination"]: v for v in PatternalarmPlugin.external_views}
-    assert views["nav"]["href"] == "patternalarm-quality/"
-    assert views["dag_run"]["href"] == "patternalarm-quality/airflow-run/{DAG_ID}/{RUN_ID}"
-    assert len({v["url_route"] for v in views.values()}) == 2
+    entry = next(e for e in PatternalarmPlugin.fastapi_apps if e["url_prefix"] == URL_PREFIX)
+    assert entry["app"] is app
+    views = {v["url_route"]: v for v in PatternalarmPlugin.external_views}
+    assert views["data-quality"]["href"] == "patternalarm-quality/" and views["data-quality"]["destination"] == "nav"
+    assert views["data-quality-run"]["href"] == "patternalarm-quality/airflow-run/{DAG_ID}/{RUN_ID}"
+    assert views["incidents"]["href"] == "patternalarm-incidents/"  # the incident console (tests/unit/console)
+    assert len(views) == len(PatternalarmPlugin.external_views), "every view has its own route"
 
 
 def test_paths_stay_inside_the_report_folder(tmp_path: Path) -> None:
