@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "bench",
     "demo",
     "datasets",
+    "backtest",
 )
 
 for _name in COMMAND_MODULES:

@@ -105,6 +105,20 @@ class FlinkRest:
                 total += int(sum(float(v.get("sum", 0)) for v in values))
         return total
 
+    def lowest_watermark(self, job_id: str) -> int | None:
+        """The lowest input watermark (epoch ms) over every vertex and subtask of the job except its
+        sources (None while some vertex has none yet): everything before it has been processed."""
+        lowest: int | None = None
+        for vertex in self.job(job_id).get("vertices", []):
+            if vertex["name"].startswith("Source:"):
+                continue
+            marks = self.call("GET", f"/jobs/{job_id}/vertices/{vertex['id']}/watermarks")
+            values = [int(float(m["value"])) for m in marks if m["id"].endswith("currentInputWatermark")]
+            if not values or min(values) <= -(2**62):
+                return None
+            lowest = min(values) if lowest is None else min(lowest, min(values))
+        return lowest
+
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["state"])
 

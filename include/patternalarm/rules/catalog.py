@@ -123,6 +123,7 @@ class Rule:
     score: str = "1.0"  # SQL expression over the rule's output columns: the alert's 0..1 score (plumbing v3)
     seq: str = "1"  # SQL expression: the alert's update number (episodic rules: 1 opens, later ones update)
     series: RuleSeries | None = None
+    requires: tuple[str, ...] = ()  # optional event fields without which the rule cannot fire
 
     @property
     def sql_path(self) -> Path:
@@ -203,6 +204,16 @@ def _rule_series(raw: Any, params: Mapping[str, Param], domain: Domain, owner: s
     if unknown:
         raise RuleError(f"{owner}: series maps unknown rule parameter(s) {unknown}")
     return RuleSeries(call=str(raw["call"]), kinds=kinds, params=mapping)
+
+
+def _requires(raw: Any, domain: str, owner: str) -> tuple[str, ...]:
+    from include.patternalarm.events.schema import field_names
+
+    fields = tuple(raw or ())
+    unknown = [f for f in fields if f not in field_names(domain)]
+    if unknown:
+        raise RuleError(f"{owner}: requires unknown field(s) {unknown} of the {domain} contract")
+    return fields
 
 
 def catalog_versions(rules_dir: Path = RULES_DIR) -> list[int]:
@@ -288,7 +299,8 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
                               description=str(spec.get("description", "")), sql_file=sql_file, params=params,
                               values=_apply(params, overrides.pop(rule_id, {}), owner),
                               score=str(spec.get("score", "1.0")), seq=str(spec.get("seq", "1")),
-                              series=_rule_series(spec.get("series"), params, domains[spec["domain"]], owner))
+                              series=_rule_series(spec.get("series"), params, domains[spec["domain"]], owner),
+                              requires=_requires(spec.get("requires"), spec["domain"], owner))
     if overrides:
         raise RuleError(f"overrides for unknown rule(s): {', '.join(sorted(overrides))} "
                         f"(valid: job, {', '.join(domains)}, {', '.join(sorted(rules))})")

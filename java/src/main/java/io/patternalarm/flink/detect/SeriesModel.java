@@ -153,6 +153,11 @@ public final class SeriesModel {
         double[] stat = new double[DETECTORS.length];
         double[] thr = new double[DETECTORS.length];
         double scale = Math.sqrt(Math.max(s.var, 0));
+        if (p.priorWeight > 0 && s.n >= p.warmupReadings) {
+            double seen = Math.min(s.n, p.horizonReadings);
+            scale = Math.sqrt((seen * Math.max(s.var, 0) + p.priorWeight * p.priorScale * p.priorScale)
+                    / (seen + p.priorWeight));
+        }
         double expected = s.mean + seasonal;
         if (s.n < p.warmupReadings) {
             // Welford mean/variance of the first readings: the baseline's start

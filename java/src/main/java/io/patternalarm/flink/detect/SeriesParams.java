@@ -46,6 +46,11 @@ public final class SeriesParams implements Serializable {
     public int quietReadings = 6;
     /** residuals are clipped to this many scales when they update the baseline (robustness). */
     public double clipZ = 4.0;
+    /** a prior scale (in the series' units, 0 = none) the estimated scale is pulled towards, worth
+     * prior_weight readings: a young series (a card's first auths) is judged against a typical scale
+     * instead of the few readings it has. */
+    public double priorScale = 0.0;
+    public double priorWeight = 0.0;
     /** 1: only increases count, -1: only decreases, 0: both. */
     public int direction = 0;
     /** days of event time after its last reading that a series' state is kept. */
@@ -98,6 +103,8 @@ public final class SeriesParams implements Serializable {
             case "quiet_readings" -> quietReadings = Integer.parseInt(value);
             case "clip_z" -> clipZ = Double.parseDouble(value);
             case "direction" -> direction = Integer.parseInt(value);
+            case "prior_scale" -> priorScale = Double.parseDouble(value);
+            case "prior_weight" -> priorWeight = Double.parseDouble(value);
             case "idle_days" -> idleDays = Double.parseDouble(value);
             case "kinds" -> kinds = java.util.Arrays.stream(value.split(",")).map(String::trim)
                     .filter(k -> !k.isEmpty()).collect(java.util.stream.Collectors.toUnmodifiableSet());
@@ -137,6 +144,7 @@ public final class SeriesParams implements Serializable {
         require(varReadings >= 2 && driftReadings >= 2 && stuckReadings >= 2 && quietReadings >= 1,
                 "reading counts must be at least 2 (quiet_readings at least 1)");
         require(direction >= -1 && direction <= 1, "direction must be -1, 0 or 1");
+        require(priorScale >= 0 && priorWeight >= 0, "prior_scale and prior_weight must be 0 or more");
         for (String kind : kinds) {
             require(KINDS.contains(kind), "unknown kind '" + kind + "' (known: " + KINDS + ")");
         }

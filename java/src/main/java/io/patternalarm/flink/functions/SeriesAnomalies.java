@@ -56,7 +56,8 @@ public class SeriesAnomalies extends ProcessTableFunction<Row> {
     /** learned from eval(): a timer can only be handled once the operator has seen its parameters. */
     private transient SeriesParams params;
     private transient String paramsText;
-    private transient int eventIdField = -2;
+    private transient boolean fieldsKnown; // transient: false again after deserialization
+    private transient int eventIdField;
     private transient int valueField;
     private transient int rangeKeyField;
     private transient int tagField;
@@ -68,7 +69,8 @@ public class SeriesAnomalies extends ProcessTableFunction<Row> {
             this.params = SeriesParams.parse(params);
             this.paramsText = params;
         }
-        if (eventIdField == -2) {
+        if (!fieldsKnown) {
+            fieldsKnown = true;
             List<String> names = org.apache.flink.table.types.logical.utils.LogicalTypeChecks.getFieldNames(
                     ctx.tableSemanticsFor("input").dataType().getLogicalType());
             eventIdField = names.indexOf("event_id");
