@@ -82,7 +82,7 @@ def _create(admin: AdminClient, names: list[tuple[str, int]], replication: int) 
     for name, future in futures.items():
         try:
             future.result(30)
-        except Exception as exc:  # noqa: BLE001 - the message names the topic
+        except Exception as exc:  # the message names the topic
             raise BacktestError(f"could not create topic {name}: {exc}") from exc
 
 
@@ -219,8 +219,9 @@ def run_jobs(settings: Settings, path: Path, domain: str, mapping: ReplayConfig,
             raise BacktestError(f"the replay {summary.status}: {'; '.join(summary.errors) or 'see the log'}")
         first_ms = _ms(summary.first_event_time)
         last_ms = _ms(summary.last_event_time)
-        replayed = Replayed(rows=summary.rows, events=summary.events_sent, edge_dead_letters=summary.dead_letter_reasons,
-                            first_ms=first_ms, last_ms=last_ms, seconds=round(time.monotonic() - started, 1))
+        replayed = Replayed(rows=summary.rows, events=summary.events_sent,
+                            edge_dead_letters=summary.dead_letter_reasons, first_ms=first_ms, last_ms=last_ms,
+                            seconds=round(time.monotonic() - started, 1))
         progress(f"replayed {summary.rows:,} rows ({summary.events_sent:,} events, {summary.dead_lettered:,} "
                  f"dead-lettered at the edge) in {replayed.seconds}s")
         if last_ms is None:

@@ -114,7 +114,9 @@ def backtest(
                                else catalog_version, compare_rules, parse_overrides(compare_param), rules)
         spec = BacktestSpec(path=file, domain=domain, label=label, mapping=mapping, entity=entity, windows=windows,
                             candidate=candidate, baseline=baseline, parallelism=parallelism, timeout_s=timeout)
-        say = (lambda m: err_console.print(f"[dim]·[/] {m}", highlight=False))
+        def say(message: str) -> None:
+            err_console.print(f"[dim]·[/] {message}", highlight=False)
+
         # a SIGTERM ends it like Ctrl-C: the isolated jobs are cancelled and their topics deleted
         signal.signal(signal.SIGTERM, _interrupt)
         result = run_backtest(settings(), spec, progress=say)
