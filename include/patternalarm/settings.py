@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     deps_dir: Path = REPO_ROOT / ".deps"
     venv_dir: Path = REPO_ROOT / ".venv"
     flink_venv_dir: Path = REPO_ROOT / ".venv-flink"
+    #: the user's rules (docs/detection.md): rule files deploy, the DAGs, the monitor, the
+    #: reconciliation and backtest add to the shipped catalog
+    rules_dir: Path = REPO_ROOT / "rules"
 
     # --- local stack: bind address and ports --------------------------------------------------
     host: str = "127.0.0.1"

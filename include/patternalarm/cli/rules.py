@@ -21,27 +21,36 @@ CatalogVersion = Annotated[int | None, typer.Option("--catalog-version", help="C
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="Override: <rule>.<param>=<value> "
                                                    "(also job.<param>, <domain>.<param>); repeatable.")]
 RulesDir = Annotated[Path, typer.Option("--rules-dir", hidden=True, help="Where catalog-v<N>.yaml files live.")]
+UserDir = Annotated[Path | None, typer.Option("--rules", help="Your rules directory (default: the rules_dir "
+                                                             "setting).")]
 
 
-def _load(version: int | None, params: list[str] | None, rules_dir: Path = RULES_DIR) -> Catalog:
-    return load_catalog(version, overrides=parse_overrides(params or []), rules_dir=rules_dir)
+def _load(version: int | None, params: list[str] | None, rules_dir: Path = RULES_DIR,
+          user_dir: Path | None = None) -> Catalog:
+    if user_dir is not None and not user_dir.is_dir():
+        raise RuleError(f"rules directory {user_dir} does not exist")
+    return load_catalog(version, overrides=parse_overrides(params or []), rules_dir=rules_dir,
+                        user_dir=user_dir or settings().rules_dir)
 
 
 @rules_app.command("list")
 @clear_errors(RuleError)
-def list_rules(catalog_version: CatalogVersion = None,
+def list_rules(catalog_version: CatalogVersion = None, rules: UserDir = None,
                as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """Every rule of the catalog: id, version, domain, severity, description."""
-    catalog = _load(catalog_version, None)
+    """Every rule of the catalog and of your rules directory: id, version, domain, severity, description."""
+    catalog = _load(catalog_version, None, user_dir=rules)
     if as_json:
         console.print_json(json.dumps({"catalog_version": catalog.version, "rules": [
             {"id": r.id, "version": r.version, "domain": r.domain, "severity": r.severity,
-             "description": r.description, "params": r.values} for r in catalog.rules.values()]}))
+             "description": r.description, "params": r.values, "kind": r.kind,
+             "source": "catalog" if r.source == catalog.path.name else r.source}
+            for r in catalog.rules.values()]}))
         return
     columns = [Col("rule", no_wrap=True), Col("v", 3), Col("domain", 2), Col("severity", 1),
-               Col("description", max_width=40)]
-    console.print(fit_table(columns, ([r.id, r.version, r.domain, r.severity, r.description]
-                                      for r in catalog.rules.values()),
+               Col("from", 4), Col("description", max_width=40)]
+    console.print(fit_table(columns, ([r.id, r.version, r.domain, r.severity,
+                                       "catalog" if r.source == catalog.path.name else f"yours ({r.kind})",
+                                       r.description] for r in catalog.rules.values()),
                             title=f"rule catalog v{catalog.version} ({catalog.path.name}; versions: "
                                   f"{', '.join(map(str, catalog_versions()))})"))
 
@@ -81,11 +90,11 @@ def show(rule_id: Annotated[str, typer.Argument(help="The rule id (see `rules li
 @clear_errors(RuleError, GatewayError)
 def validate(catalog_version: CatalogVersion = None, param: Params = None,
              domain: Annotated[list[str] | None, typer.Option("--domain", "-d", help="Only this domain.")] = None,
-             rules_dir: RulesDir = RULES_DIR) -> None:
-    """Compile every rule's SQL against the running SQL Gateway; names each rule that fails."""
+             rules_dir: RulesDir = RULES_DIR, rules: UserDir = None) -> None:
+    """Compile every rule's SQL (yours included) against the running SQL Gateway; names each rule that fails."""
     from include.patternalarm.rules.validate import RuleCheck, validate_catalog
 
-    catalog = _load(catalog_version, param, rules_dir)
+    catalog = _load(catalog_version, param, rules_dir, rules)
 
     def show_check(check: RuleCheck) -> None:
         mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
@@ -108,6 +117,26 @@ def job_sql(domain: Annotated[str, typer.Argument(help="payments | gaming | iot"
     """The whole job script a deploy submits for a domain (SET, DDL, STATEMENT SET)."""
     job = render_job(_load(catalog_version, param), domain, bootstrap=settings().bootstrap_servers)
     console.print(job.script(), highlight=False, markup=False)
+
+
+@rules_app.command("new")
+@clear_errors(RuleError)
+def new(rule_id: Annotated[str, typer.Argument(help="The new rule's id (lower case, digits, _).")],
+        kind: Annotated[str, typer.Option(help="sql | threshold | window | baseline | sequence | absence")],
+        domain: Annotated[str, typer.Option(help="payments | gaming | iot")],
+        directory: Annotated[Path | None, typer.Option("--dir", help="The rules directory (default: the "
+                                                                      "rules_dir setting).")] = None,
+        force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False) -> None:
+    """Scaffold a rule in your rules directory: a commented YAML (and for kind sql a SQL file) that
+    `rules validate` compiles and deploy picks up."""
+    from include.patternalarm.rules.scaffold import scaffold
+
+    target = directory or settings().rules_dir
+    written = scaffold(target, rule_id, kind, domain, force=force)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print(f"next: edit it, then `bin/patternalarm rules validate` and `bin/patternalarm backtest … --rules "
+                  f"{target}`", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -124,10 +124,20 @@ class Rule:
     seq: str = "1"  # SQL expression: the alert's update number (episodic rules: 1 opens, later ones update)
     series: RuleSeries | None = None
     requires: tuple[str, ...] = ()  # optional event fields without which the rule cannot fire
+    base_dir: Path = FLINK_SQL_DIR  # where sql_file lives (a user rule: the rules directory)
+    sql_text: str | None = None  # declarative user rules: the SQL rendered from their spec
+    source: str = "catalog"  # the file it was read from
+    kind: str = "sql"  # sql | threshold | window | baseline | sequence | absence
 
     @property
     def sql_path(self) -> Path:
-        return FLINK_SQL_DIR / self.sql_file
+        return self.base_dir / self.sql_file
+
+    def sql(self) -> str:
+        """The rule's SQL template."""
+        if self.sql_text is not None:
+            return self.sql_text
+        return self.sql_path.read_text()
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,9 @@ class Catalog:
     plumbing: str = "v1"
     #: SQL name → Java class of the functions the job's SQL calls (registered in every job)
     functions: dict[str, str] = field(default_factory=dict)
+    #: per-device / extra sensor-type ranges from the user's sensor_ranges.yaml
+    sensor_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    user_dir: Path | None = None  # the user rules directory that was read
 
     def rules_for(self, domain: str) -> list[Rule]:
         if domain not in self.domains:
@@ -233,9 +246,13 @@ def _apply(params: dict[str, Param], overrides: Mapping[str, Any], owner: str) -
     return values
 
 
+_FROM_SETTINGS: Any = object()
+
+
 def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 rules_dir: Path = RULES_DIR) -> Catalog:
-    """Load catalog ``version`` (default: the newest) with parameter ``overrides``.
+                 rules_dir: Path = RULES_DIR, user_dir: Path | None = _FROM_SETTINGS) -> Catalog:
+    """Load catalog ``version`` (default: the newest) with parameter ``overrides``, plus the user's
+    rules (``user_dir``; default the ``rules_dir`` setting; None: the shipped catalog only).
 
     ``overrides`` maps a rule id (or ``"job"``, or a domain name) to ``{param: value}``.
     """
@@ -279,33 +296,72 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
 
     rules: dict[str, Rule] = {}
     for spec in raw.get("rules") or []:
-        rule_id = spec.get("id")
-        if not isinstance(rule_id, str) or not _ID.match(rule_id):
-            raise RuleError(f"{path.name}: invalid rule id {rule_id!r}")
-        if rule_id in rules:
-            raise RuleError(f"{path.name}: rule {rule_id!r} defined twice")
-        owner = f"rule {rule_id}"
-        if spec.get("domain") not in domains:
-            raise RuleError(f"{owner}: domain must be one of {', '.join(domains)}, got {spec.get('domain')!r}")
-        if spec.get("severity") not in SEVERITIES:
-            raise RuleError(f"{owner}: severity must be one of {', '.join(SEVERITIES)}")
-        if not isinstance(spec.get("version"), int) or spec["version"] < 1:
-            raise RuleError(f"{owner}: version must be a positive integer")
-        sql_file = str(spec.get("sql", ""))
-        if not (FLINK_SQL_DIR / sql_file).is_file():
-            raise RuleError(f"{owner}: SQL file {sql_file!r} not found under {FLINK_SQL_DIR}")
-        params = _params(spec.get("params"), owner)
-        rules[rule_id] = Rule(id=rule_id, version=spec["version"], domain=spec["domain"], severity=spec["severity"],
-                              description=str(spec.get("description", "")), sql_file=sql_file, params=params,
-                              values=_apply(params, overrides.pop(rule_id, {}), owner),
-                              score=str(spec.get("score", "1.0")), seq=str(spec.get("seq", "1")),
-                              series=_rule_series(spec.get("series"), params, domains[spec["domain"]], owner),
-                              requires=_requires(spec.get("requires"), spec["domain"], owner))
+        rule = _rule(spec, domains, overrides, FLINK_SQL_DIR, path.name)
+        if rule.id in rules:
+            raise RuleError(f"{path.name}: rule {rule.id!r} defined twice")
+        rules[rule.id] = rule
+    sensor_ranges: dict[str, tuple[float, float]] = {}
+    user = settings_rules_dir() if user_dir is _FROM_SETTINGS else user_dir
+    if user is not None and Path(user).is_dir():
+        from include.patternalarm.rules.user import load_user_dir
+
+        loaded = load_user_dir(Path(user), lambda spec, base, where: _rule(spec, domains, overrides, base, where))
+        if plumbing == "v1" and (loaded.rules or loaded.disabled or loaded.sensor_ranges):
+            raise RuleError(f"the rules directory {user} holds user rules, which need catalog version 3 or later "
+                            f"(this is version {version}); deploy a newer catalog or move the rules away")
+        for rule_id in loaded.disabled:
+            if rule_id not in rules:
+                raise RuleError(f"{loaded.settings_file}: disabled rule {rule_id!r} is not in catalog v{version}")
+            del rules[rule_id]
+        for rule in loaded.rules:
+            if rule.id in rules:
+                raise RuleError(f"{rule.source}: rule id {rule.id!r} is a shipped rule of catalog v{version}; "
+                                f"choose another id, or disable the shipped one (disabled: [{rule.id}] in "
+                                f"{Path(user) / 'catalog.yaml'})")
+            rules[rule.id] = rule
+        sensor_ranges = loaded.sensor_ranges
     if overrides:
         raise RuleError(f"overrides for unknown rule(s): {', '.join(sorted(overrides))} "
                         f"(valid: job, {', '.join(domains)}, {', '.join(sorted(rules))})")
     return Catalog(version=version, path=path, job_params=job_params, job_values=job_values, domains=domains,
-                   rules=rules, plumbing=plumbing, functions=dict(functions))
+                   rules=rules, plumbing=plumbing, functions=dict(functions), sensor_ranges=sensor_ranges,
+                   user_dir=Path(user) if user is not None and Path(user).is_dir() else None)
+
+
+def _rule(spec: Mapping[str, Any], domains: Mapping[str, Domain], overrides: dict[str, Any], base_dir: Path,
+          where: str) -> Rule:
+    """One rule entry (a shipped catalog's, or a user rule file's) with its overrides applied."""
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"{where}: a rule must be a mapping")
+    rule_id = spec.get("id")
+    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        raise RuleError(f"{where}: invalid rule id {rule_id!r} (lower case letters, digits, _; up to 63)")
+    owner = f"rule {rule_id}"
+    if spec.get("domain") not in domains:
+        raise RuleError(f"{owner}: domain must be one of {', '.join(domains)}, got {spec.get('domain')!r}")
+    if spec.get("severity") not in SEVERITIES:
+        raise RuleError(f"{owner}: severity must be one of {', '.join(SEVERITIES)}")
+    if not isinstance(spec.get("version"), int) or spec["version"] < 1:
+        raise RuleError(f"{owner}: version must be a positive integer")
+    sql_file = str(spec.get("sql", ""))
+    sql_text = spec.get("sql_text")
+    if sql_text is None and not (base_dir / sql_file).is_file():
+        raise RuleError(f"{owner}: SQL file {sql_file!r} not found under {base_dir}")
+    params = _params(spec.get("params"), owner)
+    return Rule(id=rule_id, version=spec["version"], domain=spec["domain"], severity=spec["severity"],
+                description=str(spec.get("description", "")), sql_file=sql_file, params=params,
+                values=_apply(params, overrides.pop(rule_id, {}), owner),
+                score=str(spec.get("score", "1.0")), seq=str(spec.get("seq", "1")),
+                series=_rule_series(spec.get("series"), params, domains[spec["domain"]], owner),
+                requires=_requires(spec.get("requires"), spec["domain"], owner), base_dir=base_dir,
+                sql_text=sql_text, source=where, kind=str(spec.get("kind", "sql")))
+
+
+def settings_rules_dir() -> Path | None:
+    """The user's rules directory (setting ``rules_dir``)."""
+    from include.patternalarm.settings import get_settings
+
+    return get_settings().rules_dir
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:

@@ -111,6 +111,7 @@ def series_params(catalog: Catalog, domain: str, call: SeriesCall, rules: Iterab
     if call.ranges:
         ranges = [f"{name[:-4]}:{_literal(dom.values[name])}:{_literal(dom.values[name[:-4] + '_max'])}"
                   for name in dom.values if name.endswith("_min") and name[:-4] + "_max" in dom.values]
+        ranges += [f"{key}:{_literal(low)}:{_literal(high)}" for key, (low, high) in catalog.sensor_ranges.items()]
         items.append("ranges=" + ",".join(ranges))
     return ";".join(items)
 
@@ -202,8 +203,8 @@ def _first_keyword(statement: str) -> str:
 
 def rule_statements(rule: Rule, context: Mapping[str, str], plumbing: str = "v1") -> tuple[list[str], str]:
     """A rule file's view DDL and its alert INSERT (the final SELECT wrapped into the alert JSON)."""
-    where = f"rule {rule.id} ({rule.sql_file})"
-    statements = split_statements(fill(_read(rule.sql_file), context, where))
+    where = f"rule {rule.id} ({rule.sql_file or rule.source})"
+    statements = split_statements(fill(rule.sql(), context, where))
     if not statements or _first_keyword(statements[-1]) not in ("SELECT", "WITH"):
         raise RuleError(f"{where}: the last statement must be the SELECT producing the alert rows")
     views = statements[:-1]
@@ -283,5 +284,5 @@ def sql_files(catalog: Catalog) -> list[Path]:
     files = {FLINK_SQL_DIR / f for f in PLUMBING_FILES[catalog.plumbing]}
     for dom in catalog.domains.values():
         files |= {FLINK_SQL_DIR / f for f in ((dom.parse_file,) if dom.parse_file else ()) + dom.view_files}
-    files |= {r.sql_path for r in catalog.rules.values()}
+    files |= {r.sql_path for r in catalog.rules.values() if r.sql_text is None}
     return sorted(files)
