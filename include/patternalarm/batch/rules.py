@@ -396,7 +396,7 @@ def _readings_input(spec: RuleSpec, events: str) -> str:
         f"WHEN '{s}' THEN reading < {spec.num(s + '_min')} OR reading > {spec.num(s + '_max')}" for s in SENSOR_TYPES)
     return f"""
 SELECT device_id AS entity, sensor_type, ts_ms, p, o, id, kafka_ts_ms, reading,
-       CASE sensor_type {cases} END AS oor
+       CASE sensor_type {cases} ELSE FALSE END AS oor
 FROM {events}
 WHERE event_type = 'reading' AND device_id IS NOT NULL AND sensor_type IS NOT NULL AND reading IS NOT NULL
 """

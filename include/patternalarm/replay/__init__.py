@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from include.patternalarm.replay.joblog import JobDeadLetters
 from include.patternalarm.replay.mapping import ColumnMapping, MappingError, RowMapper
 from include.patternalarm.replay.readers import FORMATS, ReaderError, detect_format, open_rows
 from include.patternalarm.replay.runner import (
@@ -22,6 +23,7 @@ from include.patternalarm.replay.runner import (
 __all__ = [
     "FORMATS",
     "ColumnMapping",
+    "JobDeadLetters",
     "MappingError",
     "ReaderError",
     "ReplayConfig",

@@ -116,7 +116,7 @@ class ColumnMapping:
 class RowMapper:
     """Builds one event per row (``map(row, number)`` → ``(key, event)`` or ``Problem``)."""
 
-    def __init__(self, spec: ColumnMapping, columns: Sequence[str], id_prefix: str, time_shift_ms: int = 0) -> None:
+    def __init__(self, spec: ColumnMapping, columns: Sequence[str], id_prefix: str) -> None:
         domain = spec.domain
         valid = field_names(domain)
         unknown = [f for f in [*spec.fields, *spec.constants] if f not in valid]
@@ -150,14 +150,13 @@ class RowMapper:
             except _Bad as bad:
                 raise MappingError(f"--set {name}={text}: {bad.problem.detail}") from None
         self._id_prefix = id_prefix
-        self.time_shift_ms = time_shift_ms
         self._iso = IsoFormatter()
         # event_time is written by ``self._iso`` from a parsed time: valid by construction
         self._check = validator(domain).without("event_time").check
 
     def event_time_ms(self, row: Sequence[Any]) -> int | None:
         try:
-            return parse_event_time(row[self._time]) + self.time_shift_ms
+            return parse_event_time(row[self._time])
         except EventTimeError:
             return None
 
@@ -166,7 +165,7 @@ class RowMapper:
         try:
             raw_time = row[self._time]
             try:
-                t_ms = parse_event_time(raw_time) + self.time_shift_ms
+                t_ms = parse_event_time(raw_time)
             except EventTimeError as exc:
                 if raw_time is None or raw_time == "":
                     return Problem("missing_field:event_time", f"column {self.columns[self._time]!r} is empty")

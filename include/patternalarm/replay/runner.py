@@ -19,15 +19,18 @@ import orjson
 
 from include.patternalarm.events.dlq import dead_letter
 from include.patternalarm.events.schema import Problem
-from include.patternalarm.events.timefmt import iso_ms
+from include.patternalarm.events.timefmt import IsoFormatter, iso_ms
+from include.patternalarm.replay.joblog import JobDeadLetters, count_job_dead_letters, end_offsets
 from include.patternalarm.replay.mapping import ColumnMapping, MappingError, RowMapper, check_size
 from include.patternalarm.replay.readers import BadRow, ReaderError, open_rows
-from include.patternalarm.topics import DLQ, DOMAINS, EVENTS
+from include.patternalarm.topics import DLQ, DOMAINS, EVENTS, LATE
 
 if TYPE_CHECKING:
     from include.patternalarm.settings import Settings
 
 PROGRESS_EVERY_S = 0.25
+NOT_WAITED = ("not waited: what the detection job dead-lettered or found late among these events is not "
+              "known (--wait-dlq SECONDS counts it)")
 
 
 class ReplayError(ValueError):
@@ -49,8 +52,15 @@ class ReplayConfig:
     topic: str | None = None  # default events.<domain>
     dlq_topic: str = DLQ
     id_prefix: str | None = None  # event ids "<prefix>-<row>" when event_id is not mapped
-    retime: bool = False  # shift event times so that the first row happens now (needs a speed)
+    # re-stamp event times on the send schedule: the first row now, the file's gaps divided by the
+    # speed, never later than the moment the event is sent (needs a speed)
+    retime: bool = False
     workers: int = 1  # processes; rows are split by key, so each entity's order is kept
+    # after sending, count for up to this long what the detection job dead-lettered / found late
+    # among the replayed events (0: do not wait)
+    wait_dlq_s: float = 0.0
+    late_topic: str = LATE
+    job_group: str | None = None  # the job's consumer group (default: the domain's detection job)
     producer_config: Mapping[str, Any] = field(default_factory=dict)
 
     def validated(self) -> ReplayConfig:
@@ -61,12 +71,14 @@ class ReplayConfig:
         if self.limit is not None and self.limit < 0:
             raise ReplayError("limit must be zero or more")
         if self.retime and self.speed is None:
-            raise ReplayError("--retime needs a --speed (1 = real time): at full speed the shifted times would "
-                              "run ahead of the clock")
+            raise ReplayError("--retime needs a --speed (1 = real time): it stamps each event with the moment "
+                              "the speed schedules it to be sent")
         if len(self.delimiter) != 1:
             raise ReplayError("the delimiter is one character")
         if self.workers not in (1, 2, 3, 4):
             raise ReplayError(f"workers must be between 1 and 4, not {self.workers}")
+        if self.wait_dlq_s < 0:
+            raise ReplayError("--wait-dlq must be zero or more seconds")
         return self
 
 
@@ -80,6 +92,7 @@ class ReplayProgress:
     total_bytes: int
     total_rows: int | None
     rate_now: float
+    waiting_s: float | None = None  # set while waiting (up to this long) for the job's dead letters
 
 
 @dataclass
@@ -101,6 +114,8 @@ class ReplaySummary:
     rate: float  # rows per second
     first_event_time: str | None
     last_event_time: str | None
+    # what the detection job did with the sent events (dead letters and late events by reason)
+    job_dead_letters: JobDeadLetters = field(default_factory=lambda: JobDeadLetters(checked=False))
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,9 +181,11 @@ def run_replay(
     source.close()
     from include.patternalarm.simulator.runner import preflight
 
-    preflight(settings.bootstrap_servers, sorted({topic, config.dlq_topic}))
-    config = replace(config, id_prefix=config.id_prefix or _default_prefix(config.path), topic=topic)
     bootstrap = settings.bootstrap_servers
+    record_topics = sorted({config.dlq_topic, config.late_topic}) if config.wait_dlq_s > 0 else []
+    preflight(bootstrap, sorted({topic, config.dlq_topic, *record_topics}))
+    config = replace(config, id_prefix=config.id_prefix or _default_prefix(config.path), topic=topic)
+    before = end_offsets(bootstrap, [topic, *record_topics]) if record_topics else {}
     start = time.monotonic()
     start_wall_ms = time.time_ns() // 1_000_000
     results: list[dict[str, Any]] = []
@@ -269,7 +286,32 @@ def run_replay(
     if on_progress is not None:
         on_progress(ReplayProgress(elapsed, rows, summary.events_sent, summary.dead_lettered, total_bytes, total_bytes,
                                    total_rows, 0.0))
+    if not record_topics:
+        summary.job_dead_letters.note = NOT_WAITED
+    elif summary.events_sent == 0 or stop.is_set() or summary.status == "interrupted":
+        summary.job_dead_letters.note = "not waited: " + ("nothing was sent" if summary.events_sent == 0
+                                                         else "the replay was interrupted")
+    else:
+        if on_progress is not None:
+            on_progress(ReplayProgress(elapsed, rows, summary.events_sent, summary.dead_lettered, total_bytes,
+                                       total_bytes, total_rows, 0.0, waiting_s=config.wait_dlq_s))
+        summary.job_dead_letters = _job_dead_letters(bootstrap, config, topic, before, record_topics, stop)
     return summary
+
+
+def _job_dead_letters(bootstrap: str, config: ReplayConfig, topic: str, before: dict[tuple[str, int], int],
+                      record_topics: list[str], stop: threading.Event) -> JobDeadLetters:
+    """Count the job's dead letters / late events for the events this replay wrote (see ``joblog``)."""
+    from include.patternalarm.rules import group_id
+
+    after = end_offsets(bootstrap, [topic])
+    written = {p: (before.get((t, p), 0), end) for (t, p), end in after.items()}
+    starts = {t: {p: o for (tt, p), o in before.items() if tt == t} for t in record_topics}
+    generated_ids = "event_id" not in config.fields and "event_id" not in config.constants
+    return count_job_dead_letters(
+        bootstrap, source_topic=topic, written=written, id_prefix=config.id_prefix if generated_ids else None,
+        record_topics=starts, group=config.job_group or group_id(config.domain), wait_s=config.wait_dlq_s,
+        stop=stop)
 
 
 def _open(config: ReplayConfig, prefix: str) -> tuple[Any, RowMapper]:
@@ -348,11 +390,14 @@ def _replay_part(
     rows = sent = dlq = 0
     first_ms: int | None = None
     last_ms: int | None = None
-    start = time.monotonic()
-    next_tick = start + PROGRESS_EVERY_S
+    # the pacing clock starts when the parent started (every worker keeps one schedule)
+    start = time.monotonic() - max(time.time_ns() // 1_000_000 - start_wall_ms, 0) / 1000
+    next_tick = time.monotonic() + PROGRESS_EVERY_S
     status = "finished"
     pace_origin: int | None = None  # event time of the first row (pacing and --retime)
     speed = config.speed
+    retime = config.retime
+    iso = IsoFormatter()
     limit = config.limit
     name = config.path.name
     key_index = mapper.key_index
@@ -384,12 +429,7 @@ def _replay_part(
                     continue
                 number = first_number + offset
                 if speed is not None and pace_origin is None:
-                    origin = mapper.event_time_ms(row)
-                    if origin is not None:
-                        pace_origin = origin
-                        if config.retime:
-                            mapper.time_shift_ms = start_wall_ms - origin
-                            pace_origin = start_wall_ms
+                    pace_origin = mapper.event_time_ms(row)
                 if split:
                     raw_key = row[key_index]
                     if zlib.crc32(str(raw_key).encode()) % workers != worker:
@@ -400,12 +440,15 @@ def _replay_part(
                     continue
                 key, event, t_ms = result
                 if pace_origin is not None and speed is not None:
-                    due = (t_ms - pace_origin) / 1000 / speed
+                    due = (t_ms - pace_origin) / 1000 / speed  # seconds after the start
                     ahead = due - (time.monotonic() - start)
                     while ahead > 0.002 and not stop.is_set():
                         poll(0)
                         time.sleep(min(ahead, 0.25))
                         ahead = due - (time.monotonic() - start)
+                    if retime:  # stamped on the schedule, and never later than now (the send)
+                        t_ms = min(start_wall_ms + round(due * 1000), time.time_ns() // 1_000_000)
+                        event["event_time"] = iso(t_ms)
                 value = orjson.dumps(event)
                 problem = check_size(value)
                 if problem is not None:

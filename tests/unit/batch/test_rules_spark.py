@@ -325,6 +325,7 @@ def test_out_of_range_rising_edge_per_sensor(spark) -> None:
     s.reading(9, 100.0, sensor="humidity")   # inclusive bound
     s.reading(10, 149.9)
     c = s.reading(11, 1300.0, sensor="pressure")
+    s.reading(12, 5000.0, sensor="machine_temperature")  # a type without a range: never out of range
     got = detect(spark, "out_of_range", s)
     assert ids(got) == [(a, a), (b, b), (c, c)]
 

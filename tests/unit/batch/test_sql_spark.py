@@ -73,6 +73,7 @@ def test_payments_fields_are_typed(spark) -> None:
     ({"device_id": None}, "missing_field:device_id"),
     ({"event_type": "blink"}, "wrong_type:event_type"),
     ({"sensor_type": "s" * 65}, "wrong_type:sensor_type"),
+    ({"sensor_type": "machine_temperature"}, None),  # any name: no range, but valid
     ({"value": "hot"}, "wrong_type:value"),
     ({"battery_pct": "full"}, "wrong_type:battery_pct"),
     ({"event_type": "heartbeat", "sensor_type": None, "value": None}, None),
