@@ -43,6 +43,9 @@ class ScenarioInstance:
     # measured from its event_time); None for near misses
     completing_index: int | None = None
     notes: str = ""
+    # alerts of other rules this instance causes by design, as (rule_id, entity): neither true nor false
+    # positives (e.g. the cards behind a compromised terminal alert amount_anomaly)
+    side_alerts: tuple[tuple[str, str], ...] = ()
 
     @property
     def duration_s(self) -> float:

@@ -75,29 +75,36 @@ def speed_hack(ctx: ScenarioContext) -> list[ScenarioInstance]:
 
 @register("aimbot")
 def aimbot(ctx: ScenarioContext) -> list[ScenarioInstance]:
-    n = int(_p(ctx, "kills_window", 10))
-    ratio = _p(ctx, "min_headshot_ratio", 0.8)
-    max_reaction = _p(ctx, "max_avg_reaction_ms", 150.0)
+    """Catalog v4: the headshot ratio of a player's recent kills against everybody's. The instance brings
+    a crowd of ordinary players first (their kills are the population's norm; the live background has
+    one too), then the player's kills. No reaction_ms anywhere: the rule must not need it."""
+    min_kills = int(_p(ctx, "min_kills", 20))
     rng = ctx.rng
     match = _match(ctx)
 
-    def kills(count: int, headshots: int, reaction: tuple[float, float]) -> list[ScheduledEvent]:
+    def kills(player: str, t0: float, count: int, headshots: int, gap: float) -> list[ScheduledEvent]:
         flags = [True] * headshots + [False] * (count - headshots)
         rng.shuffle(flags)
-        return [_event(ctx, 5.0 * i, "kill", match, target_id=f"p-{rng.randint(1, 99999):05d}", headshot=flags[i],
-                       reaction_ms=round(rng.uniform(*reaction), 1)) for i in range(count)]
+        return [ScheduledEvent(offset_s=round(t0 + i * gap, 3), domain=DOMAIN, key=player, payload={
+            "domain": DOMAIN, "player_id": player, "match_id": match, "action": "kill",
+            "target_id": f"p-{rng.randint(1, 99999):05d}", "headshot": flags[i]}) for i in range(count)]
 
-    hot = min(n, math.ceil(ratio * n) + (1 if ratio < 1 else 0))
-    fast = (0.4 * max_reaction, 0.85 * max_reaction)
-    fires = kills(n, hot, fast)
-    pro = kills(n, hot, (max_reaction * 1.27, max_reaction * 1.7))
-    lucky = kills(n, max(0, math.floor(ratio * n) - 3), (0.6 * max_reaction, 0.93 * max_reaction))
-    short = kills(n - 1, n - 1, fast)
+    def instance(variant: str, count: int, headshots: int) -> tuple[list[ScheduledEvent], int | None]:
+        crowd = [e for j in range(10) for e in kills(f"{ctx.entity}-crowd{j}", j * 0.2, 25, 5, 2.0)]
+        own = kills(ctx.entity, 55.0, count, headshots, 1.0)
+        events = sorted(crowd + own, key=lambda e: e.offset_s)
+        if variant != "fires":
+            return events, None
+        twentieth = own[min_kills - 1]
+        return events, events.index(twentieth)
+
+    fires, at = instance("fires", 25, 24)
+    skilled, _ = instance("skilled", 25, 10)
+    few, _ = instance("few", min_kills - 5, min_kills - 5)
     return [
-        _instance(ctx, "aimbot", "fires", fires, n - 1),
-        _instance(ctx, "aimbot", "pro_player_reaction", pro, None),
-        _instance(ctx, "aimbot", "lucky_streak_few_headshots", lucky, None),
-        _instance(ctx, "aimbot", "too_few_kills", short, None),
+        _instance(ctx, "aimbot", "fires", fires, at, notes="24 headshots in 25 kills; the crowd: 1 in 5"),
+        _instance(ctx, "aimbot", "skilled_player", skilled, None),
+        _instance(ctx, "aimbot", "too_few_kills", few, None),
     ]
 
 
@@ -108,14 +115,16 @@ def impossible_apm(ctx: ScenarioContext) -> list[ScenarioInstance]:
     limit_s = 60.0 / max_apm
     match = _match(ctx)
 
-    def burst(count: int, gap_s: float) -> list[ScheduledEvent]:
-        return [_event(ctx, i * gap_s, "shot" if i % 2 == 0 else "hit", match) for i in range(count)]
+    def burst(count: int, gap_s: float, action: str = "move") -> list[ScheduledEvent]:
+        return [_event(ctx, i * gap_s, action, match) for i in range(count)]
 
     return [
         _instance(ctx, "impossible_apm", "fires", burst(n, 0.75 * limit_s), n - 1,
-                  notes=f"{n} actions at {max_apm / 0.75:.0f} APM"),
+                  notes=f"{n} moves at {max_apm / 0.75:.0f} APM"),
         _instance(ctx, "impossible_apm", "fast_human", burst(n, 1.25 * limit_s), None),
         _instance(ctx, "impossible_apm", "short_burst", burst(max(2, int(n * 0.6)), 0.75 * limit_s), None),
+        _instance(ctx, "impossible_apm", "automatic_weapon", burst(n, 0.1, "shot"), None,
+                  notes="weapon fire at 600 rounds a minute is not input"),
     ]
 
 

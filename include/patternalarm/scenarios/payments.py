@@ -33,13 +33,15 @@ def _p(ctx: ScenarioContext, name: str, default: float) -> float:
 
 def _card_event(ctx: ScenarioContext, offset: float, amount: float, *, channel: str = "ecommerce",
                 event_type: str = "auth", lat: float | None = None, lon: float | None = None,
-                country: str | None = None) -> ScheduledEvent:
+                country: str | None = None, card: str | None = None, merchant: str | None = None) -> ScheduledEvent:
+    card = card or ctx.entity
     payload: dict[str, Any] = {
-        "domain": DOMAIN, "card_id": ctx.entity, "account_id": f"acct-{ctx.entity}", "event_type": event_type,
-        "amount": round(amount, 2), "currency": "EUR", "merchant_id": f"m-{ctx.rng.randint(1, 9999):04d}",
+        "domain": DOMAIN, "card_id": card, "account_id": f"acct-{card}", "event_type": event_type,
+        "amount": round(amount, 2), "currency": "EUR",
+        "merchant_id": merchant or f"{ctx.entity}-m{ctx.rng.randint(1, 999_999):06d}",
         "country": country, "lat": lat, "lon": lon, "channel": channel, "auth_result": "approved",
     }
-    return ScheduledEvent(offset_s=round(offset, 3), domain=DOMAIN, key=ctx.entity, payload=payload)
+    return ScheduledEvent(offset_s=round(offset, 3), domain=DOMAIN, key=card, payload=payload)
 
 
 def _account_event(ctx: ScenarioContext, offset: float, event_type: str, amount: float | None = None,
@@ -53,10 +55,12 @@ def _account_event(ctx: ScenarioContext, offset: float, event_type: str, amount:
 
 
 def _instance(ctx: ScenarioContext, rule_id: str, variant: str, events: list[ScheduledEvent],
-              completing: int | None, notes: str = "") -> ScenarioInstance:
+              completing: int | None, notes: str = "",
+              side_alerts: tuple[tuple[str, str], ...] = ()) -> ScenarioInstance:
     fires = completing is not None
+    events = sorted(events, key=lambda e: e.offset_s)
     return ScenarioInstance(rule_id=rule_id, variant=variant, should_alert=fires, domain=DOMAIN, entity=ctx.entity,
-                            events=tuple(events), completing_index=completing, notes=notes)
+                            events=tuple(events), completing_index=completing, notes=notes, side_alerts=side_alerts)
 
 
 @register("card_testing")
@@ -212,4 +216,94 @@ def structuring(ctx: ScenarioContext) -> list[ScenarioInstance]:
         _instance(ctx, "structuring", "last_at_threshold", at_threshold, None),
         _instance(ctx, "structuring", "below_band", below, None),
         _instance(ctx, "structuring", "too_few_in_band", mixed, None),
+    ]
+
+
+# --- catalog v4: amounts against their own norms ---------------------------------------------------
+# An auth every 16 s keeps a card within velocity (at most 4 auths in any 60 s); every merchant is fresh
+# unless the scenario is about it, so no merchant norm is judged; amounts stay far below large_amount.
+GAP = 16.0
+
+
+def _norm_auths(ctx: ScenarioContext, card: str, count: int, t0: float = 0.0) -> tuple[list[ScheduledEvent], float]:
+    """``count`` auths of ``card`` around its own norm (within ±15 %), one every GAP seconds."""
+    norm = round(ctx.rng.uniform(20.0, 120.0), 2)
+    return [_card_event(ctx, t0 + i * GAP, norm * ctx.rng.uniform(0.87, 1.15), card=card) for i in range(count)], norm
+
+
+@register("amount_anomaly")
+def amount_anomaly(ctx: ScenarioContext) -> list[ScenarioInstance]:
+    warmup = int(_p(ctx, "card_warmup_auths", 5))
+
+    def card(factor: float) -> list[ScheduledEvent]:
+        events, norm = _norm_auths(ctx, ctx.entity, warmup)
+        return [*events, _card_event(ctx, warmup * GAP, norm * factor)]
+
+    early, norm = _norm_auths(ctx, ctx.entity, 2)
+    return [
+        _instance(ctx, "amount_anomaly", "fires", card(8.0), warmup, notes="an auth 8x the card's norm"),
+        _instance(ctx, "amount_anomaly", "a_bit_more", card(1.5), None),
+        _instance(ctx, "amount_anomaly", "before_the_norm_is_known",
+                  [*early, _card_event(ctx, 2 * GAP, norm * 8.0)], None),
+    ]
+
+
+@register("merchant_amount_anomaly")
+def merchant_amount_anomaly(ctx: ScenarioContext) -> list[ScenarioInstance]:
+    warmup = int(_p(ctx, "merchant_warmup_auths", 30))
+    merchant = ctx.entity
+
+    def merchant_auths(factor: float) -> tuple[list[ScheduledEvent], int]:
+        norm = round(ctx.rng.uniform(20.0, 120.0), 2)
+        events = [_card_event(ctx, i * 1.5, norm * ctx.rng.uniform(0.9, 1.1), card=f"{merchant}-c{i}",
+                              merchant=merchant) for i in range(warmup + 5)]
+        events += [_card_event(ctx, (warmup + 5 + i) * 1.5, norm * factor, card=f"{merchant}-c{warmup + 5 + i}",
+                               merchant=merchant) for i in range(4)]
+        return events, warmup + 5 + 2  # the CUSUM passes its interval on the third high auth
+
+    fires, at = merchant_auths(10.0)
+    mild, _ = merchant_auths(1.1)
+    return [
+        _instance(ctx, "merchant_amount_anomaly", "fires", fires, at, notes="4 auths at 10x the merchant's norm"),
+        _instance(ctx, "merchant_amount_anomaly", "a_bit_more", mild, None),
+    ]
+
+
+@register("compromised_terminal")
+def compromised_terminal(ctx: ScenarioContext) -> list[ScenarioInstance]:
+    need = int(_p(ctx, "min_cards", 3))
+    warmup = int(_p(ctx, "card_warmup_auths", 5))
+    terminal = ctx.entity
+
+    def cards(count: int) -> tuple[list[ScheduledEvent], list[str]]:
+        events: list[ScheduledEvent] = []
+        names = []
+        for j in range(count):
+            name = f"{terminal}-c{j}"
+            names.append(name)
+            own, norm = _norm_auths(ctx, name, warmup, t0=j * 2.0)
+            events += [*own, _card_event(ctx, j * 2.0 + warmup * GAP, norm * 8.0, card=name, merchant=terminal)]
+        return events, names
+
+    fires, names = cards(need)
+    two, two_names = cards(need - 1)
+    # each card's own amount jumps too: amount_anomaly on those cards is by design
+    return [
+        _instance(ctx, "compromised_terminal", "fires", fires, len(fires) - 1,
+                  notes=f"{need} cards with an 8x auth at one terminal",
+                  side_alerts=tuple(("amount_anomaly", n) for n in names)),
+        _instance(ctx, "compromised_terminal", "too_few_cards", two, None,
+                  side_alerts=tuple(("amount_anomaly", n) for n in two_names)),
+    ]
+
+
+@register("large_amount")
+def large_amount(ctx: ScenarioContext) -> list[ScenarioInstance]:
+    limit = _p(ctx, "min_amount", 5000.0)
+    velocity = (("velocity", ctx.entity),)  # an amount this large also breaks velocity's amount limit
+    return [
+        _instance(ctx, "large_amount", "fires", [_card_event(ctx, 0.0, limit * 1.2)], 0,
+                  side_alerts=velocity if limit * 1.2 > 2500 else ()),
+        _instance(ctx, "large_amount", "just_below", [_card_event(ctx, 0.0, limit * 0.98)], None,
+                  side_alerts=velocity if limit * 0.98 > 2500 else ()),
     ]

@@ -38,6 +38,7 @@ class TruthRecord:
     last_event_time: datetime
     completing_event_time: datetime | None = None
     run_id: str = ""
+    side_alerts: tuple[tuple[str, str], ...] = ()  # (rule, entity) alerts the instance causes by design
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class RuleScore:
     background_alerts: int = 0
     extra: int = 0
     end_of_stream: int = 0
+    side: int = 0  # alerts another rule's scenario causes by design (not scored)
     latencies_s: list[float] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
 
@@ -83,7 +85,7 @@ class RuleScore:
             "precision": self.precision, "true_positives": self.true_positives,
             "false_positives": self.false_positives, "near_misses": self.near_misses,
             "near_miss_alerts": self.near_miss_alerts, "background_alerts": self.background_alerts,
-            "extra_alerts": self.extra, "end_of_stream": self.end_of_stream,
+            "extra_alerts": self.extra, "end_of_stream": self.end_of_stream, "side_alerts": self.side,
             "latency_s": {"p50": self.latency(50), "p95": self.latency(95), "p99": self.latency(99),
                           "n": len(self.latencies_s)},
             "missed": self.missed[:20],
@@ -128,9 +130,12 @@ def score(truth: Iterable[TruthRecord], alerts: Iterable[AlertRecord], *, rules:
     absence = set(absence_rules)
     truth = list(truth)
     by_key: dict[tuple[str, str], list[TruthRecord]] = {}
+    side: dict[tuple[str, str], list[TruthRecord]] = {}
     last_event: dict[str, datetime] = {}
     for t in truth:
         by_key.setdefault((t.rule_id, t.entity), []).append(t)
+        for pair in t.side_alerts:
+            side.setdefault(tuple(pair), []).append(t)
         last_event[t.entity] = max(last_event.get(t.entity, t.last_event_time), t.last_event_time)
     wanted = set(rules) if rules is not None else None
     result: dict[str, RuleScore] = {}
@@ -161,6 +166,10 @@ def score(truth: Iterable[TruthRecord], alerts: Iterable[AlertRecord], *, rules:
         candidates = [t for t in by_key.get((alert.rule_id, alert.entity), [])
                       if t.first_event_time - slack <= alert.last_event_time <= t.last_event_time + slack]
         if not candidates:
+            if any(t.first_event_time - slack <= alert.last_event_time <= t.last_event_time + slack
+                   for t in side.get((alert.rule_id, alert.entity), [])):
+                rs.side += 1
+                continue
             rs.false_positives += 1
             rs.background_alerts += 1
             continue

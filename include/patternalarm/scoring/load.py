@@ -63,12 +63,14 @@ def load_truth(settings: Settings, run_ids: Iterable[str]) -> list[TruthRecord]:
     with _connect(settings) as conn:
         rows = conn.execute(
             "SELECT run_id, scenario_id, rule_id, variant, entity, should_alert, first_event_time, last_event_time,"
-            " completing_event_time FROM ground_truth WHERE kind = 'scenario' AND run_id = ANY(%s)",
+            " completing_event_time, detail FROM ground_truth WHERE kind = 'scenario' AND run_id = ANY(%s)",
             (list(run_ids),)).fetchall()
     return [TruthRecord(scenario_id=f"{r['run_id']}/{r['scenario_id']}", rule_id=r["rule_id"], variant=r["variant"],
                         entity=r["entity"], should_alert=r["should_alert"], first_event_time=r["first_event_time"],
                         last_event_time=r["last_event_time"], completing_event_time=r["completing_event_time"],
-                        run_id=r["run_id"]) for r in rows]
+                        run_id=r["run_id"],
+                        side_alerts=tuple(tuple(p) for p in (r["detail"] or {}).get("side_alerts", ())))
+            for r in rows]
 
 
 def _in_scope(entity: str, tags: Iterable[str]) -> bool:

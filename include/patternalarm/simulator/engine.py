@@ -76,6 +76,8 @@ def truth_row_for_planned(p: Planned) -> TruthRow:
     detail: dict[str, Any] = {"lane": p.lane, "start_s": round(p.start_s, 3)}
     if inst.notes:
         detail["notes"] = inst.notes
+    if inst.side_alerts:
+        detail["side_alerts"] = [list(pair) for pair in inst.side_alerts]
     should_alert = inst.should_alert
     completing_id = completing_ms = None
     if inst.completing_index is not None and p.sent_ms[inst.completing_index] is not None:

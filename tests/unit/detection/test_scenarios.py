@@ -1,6 +1,6 @@
 """Scenario factories: one instance that fires and near misses per rule, deterministic, on the
-factory's entity, valid against the event JSON Schemas, within ~90 s, and (for the statistical IoT
-rules) agreeing with the rule's arithmetic."""
+factory's entity (or entities named after it), valid against the event JSON Schemas, within ~90 s, and
+(for the adaptive IoT rules) agreeing with the detectors' arithmetic (their Python twin)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from include.patternalarm.events.edge import check_event
 from include.patternalarm.rules import load_catalog
 from include.patternalarm.scenarios import ScenarioContext, registry
-from include.patternalarm.scenarios.iot import drift_hits, zscores
+from include.patternalarm.scenarios.iot import opened, sensor_params
 from include.patternalarm.scenarios.payments import haversine_km
 
-CATALOG = load_catalog()
+CATALOG = load_catalog(user_dir=None)
 RULES = sorted(CATALOG.rules)
 
 
@@ -36,7 +36,8 @@ def test_factory_shape(rule_id: str) -> None:
     assert got[0].variant == "fires" and got[0].should_alert
     for inst in got:
         assert inst.rule_id == rule_id and inst.domain == CATALOG.rule(rule_id).domain
-        assert inst.entity == "ent-1" and all(e.key == "ent-1" for e in inst.events)
+        assert inst.entity == "ent-1" and all(e.key.startswith("ent-1") for e in inst.events)
+        assert all(entity.startswith("ent-1") for _, entity in inst.side_alerts)
         assert inst.duration_s <= 90, f"{inst.variant} lasts {inst.duration_s}s"
         offsets = [e.offset_s for e in inst.events]
         assert offsets == sorted(offsets)
@@ -73,24 +74,24 @@ def test_impossible_travel_speeds() -> None:
             assert (km >= 15 and km > 900 * dt / 3600) == fires, (variant, km, dt)
 
 
-def test_statistical_iot_scenarios_agree_with_the_rule_arithmetic() -> None:
+KIND = {"spike": "spike", "level_shift": "level_shift", "variance_change": "variance", "drift": "drift",
+        "flatline": "stuck"}
+SIDE_KIND = {"level_shift": "level_shift", "spike": "spike", "variance_change": "variance"}
+
+
+@pytest.mark.parametrize("rule_id", sorted(KIND))
+def test_adaptive_iot_scenarios_agree_with_the_detectors(rule_id: str) -> None:
     for seed in range(10):
-        for inst in instances("spike", seed=seed):
+        for inst in instances(rule_id, seed=seed):
             values = [e.payload["value"] for e in inst.events]
-            hits = [i for i, z in enumerate(zscores(values, 30, 0.01)) if z is not None and z > 6]
-            assert hits == ([inst.completing_index] if inst.should_alert else []), inst.variant
-        for inst in instances("drift", seed=seed):
-            values = [e.payload["value"] for e in inst.events]
-            hits = [i for i, h in enumerate(drift_hits(values, 20, 10, 4.0, 0.01)) if h is not None and h > 1]
-            if inst.should_alert:
-                assert hits and hits[0] == inst.completing_index == len(values) - 1
-            else:
-                assert hits == [], inst.variant
+            side = {SIDE_KIND[r] for r, _ in inst.side_alerts}
+            hits = [(k, i) for k, i in opened(values, sensor_params(None, rule_id)) if k not in side]
+            assert hits == ([(KIND[rule_id], inst.completing_index)] if inst.should_alert else []), inst.variant
 
 
 def test_iot_scenario_devices_send_no_heartbeats_except_missing_heartbeat() -> None:
     kinds: dict[str, set[str]] = defaultdict(set)
-    for rule_id in ("out_of_range", "spike", "flatline", "drift"):
+    for rule_id in ("out_of_range", "spike", "level_shift", "variance_change", "flatline", "drift"):
         for inst in instances(rule_id):
             kinds[rule_id] |= {e.payload["event_type"] for e in inst.events}
     assert all(k == {"reading"} for k in kinds.values())

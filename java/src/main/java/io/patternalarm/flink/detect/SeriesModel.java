@@ -19,7 +19,8 @@ import java.util.Map;
  *
  * <p><b>Detectors</b> (each a rule kind): spike (one residual beyond spike_z), level_shift (two-sided
  * CUSUM of the residuals, allowance shift_k, decision interval shift_h), variance (CUSUMs of the
- * log-likelihood ratio of a scale var_ratio times larger or smaller, decision interval var_h), drift (mean of the last drift_readings
+ * log-likelihood ratio of a spread var_ratio times larger or smaller, on residuals from a quick local
+ * mean, decision interval var_h), drift (mean of the last drift_readings
  * readings beyond drift_z from the baseline), stuck (identical consecutive readings, at least
  * stuck_readings and stuck_factor × the series' typical run), out_of_range (outside the configured
  * range of the reading's range key).
@@ -40,7 +41,10 @@ public final class SeriesModel {
     /** detector order = index into the episode arrays of {@link SeriesState}. */
     public static final String[] DETECTORS = {SPIKE, LEVEL_SHIFT, VARIANCE, DRIFT, STUCK, OUT_OF_RANGE};
     private static final double INFINITE_Z = 1e3;
-    private static final double VAR_CLIP = 4.5;
+    private static final double VAR_CLIP = 3.5;
+    /** the local mean's weight, and the spread of residuals from it relative to the noise's. */
+    private static final double LOCAL_ALPHA = 0.3;
+    private static final double LOCAL_SPREAD = Math.sqrt(1 + LOCAL_ALPHA / (2 - LOCAL_ALPHA));
 
     private SeriesModel() {}
 
@@ -169,6 +173,7 @@ public final class SeriesModel {
                 s.var = s.wM2 / Math.max(1, s.n);
                 s.longVar = s.var;
                 s.fast = s.mean;
+                s.local = s.mean;
             }
         } else {
             double floor = 0.1 * Math.sqrt(Math.max(s.longVar, 0));
@@ -190,13 +195,18 @@ public final class SeriesModel {
             stat[1] = cusum;
             thr[1] = p.shiftH;
             cond[1] = cusum > p.shiftH;
-            // variance: CUSUMs of the log-likelihood ratio of "the scale grew / shrank by var_ratio"
-            // (residuals clipped at 4.5 scales: a single spike cannot make a variance change)
-            double zz = Math.min(z * z, VAR_CLIP * VAR_CLIP);
+            // variance: CUSUMs of the log-likelihood ratio of "the spread grew / shrank by var_ratio", on the
+            // residuals from a quick local mean (a level shift leaves it within a few readings; the spread
+            // of a noisier series stays), in the baseline's scale, clipped at 3.5 scales (so is the local
+            // mean's step: a single spike is not a variance change)
+            double rl = y - s.local;
+            double zl = denom > 0 ? rl / (denom * LOCAL_SPREAD) : 0.0;
+            double zz = Math.min(zl * zl, VAR_CLIP * VAR_CLIP);
             double rho2 = p.varRatio * p.varRatio;
             double lnRho = Math.log(p.varRatio);
             s.varUp = Math.max(0, s.varUp + zz * (1 - 1 / rho2) / 2 - lnRho);
             s.varDown = Math.max(0, s.varDown - zz * (rho2 - 1) / 2 + lnRho);
+            s.local += LOCAL_ALPHA * Math.max(-VAR_CLIP * denom, Math.min(VAR_CLIP * denom, rl));
             double varStat = p.direction > 0 ? s.varUp : p.direction < 0 ? s.varDown : Math.max(s.varUp, s.varDown);
             long judged = s.n - p.warmupReadings;
             stat[2] = varStat;
@@ -204,7 +214,7 @@ public final class SeriesModel {
             cond[2] = judged >= p.varReadings && varStat > p.varH;
             // drift: recent mean away from the baseline
             double af = 2.0 / (p.driftReadings + 1);
-            s.fast += af * (y - s.fast);
+            s.fast += af * Math.max(-p.clipZ * denom, Math.min(p.clipZ * denom, y - s.fast));
             double d = denom > 0 ? (s.fast - s.mean) / denom : 0.0;
             double dSigned = p.direction == 0 ? Math.abs(d) : p.direction * d;
             stat[3] = dSigned;
@@ -216,8 +226,10 @@ public final class SeriesModel {
             double limit = p.clipZ * denom;
             double rc = denom > 0 ? Math.max(-limit, Math.min(limit, r)) : 0.0;
             s.mean += alpha * rc;
-            s.var = (1 - alpha) * s.var + alpha * rc * rc;
-            s.longVar += alpha / 10 * (rc * rc - s.longVar);
+            if (!cond[1] && !cond[3]) { // while the level is off, its residuals are not the series' spread
+                s.var = (1 - alpha) * s.var + alpha * rc * rc;
+                s.longVar += alpha / 10 * (rc * rc - s.longVar);
+            }
         }
         if (buckets > 0 && s.n >= p.warmupReadings) {
             double rs = x - s.mean - seasonal;
@@ -240,8 +252,9 @@ public final class SeriesModel {
             cond[5] = outside > 0;
         }
 
-        if (!seasonLearned) {
-            java.util.Arrays.fill(cond, 0, 4, false); // the baseline-relative detectors wait for the season
+        if (!seasonLearned) { // the baseline-relative detectors wait for the season, accumulating nothing
+            java.util.Arrays.fill(cond, 0, 4, false);
+            s.cusumUp = s.cusumDown = s.varUp = s.varDown = 0;
         }
         for (int k = 0; k < DETECTORS.length; k++) {
             if (!p.kinds.contains(DETECTORS[k])) {

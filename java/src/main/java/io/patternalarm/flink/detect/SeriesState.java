@@ -21,6 +21,8 @@ public class SeriesState {
     public double cusumDown;
     public double varUp;
     public double varDown;
+    /** a quick local mean (the variance detector's reference). */
+    public double local;
     public double fast;
     /** the current run of identical values and the series' typical run length. */
     public double runValue;
