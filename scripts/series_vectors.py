@@ -17,7 +17,7 @@ T0 = 1_767_225_600_000
 
 def build() -> dict:
     cases = []
-    rng = random.Random(20261202)
+    rng = random.Random(20261202)  # noqa: S311 - seeded test data
 
     def add(name: str, values: list[float], gap_ms: int, params: str, range_key: str | None = None) -> None:
         times = [T0 + i * gap_ms for i in range(len(values))]
@@ -27,12 +27,12 @@ def build() -> dict:
                       "alerts": [[a.kind, a.first_event_id, a.seq, a.index] for a in alerts]})
 
     base = [10 + rng.gauss(0, 1) for _ in range(300)]
-    add("spike", base[:150] + [base[150] + 9] + base[151:], 1000, "")
+    add("spike", [*base[:150], base[150] + 9, *base[151:]], 1000, "")
     add("level shift", base[:150] + [v + 4 for v in base[150:]], 1000, "")
     add("variance", base[:150] + [10 + 3.2 * (v - 10) for v in base[150:220]] + base[220:], 1000, "")
     add("trend", base[:150] + [v + 0.4 * i for i, v in enumerate(base[150:])], 1000, "")
     add("stuck", base[:100] + [base[100]] * 20 + base[120:], 1000, "")
-    add("range", base[:50] + [200.0] + base[51:100], 1000, "ranges=temperature:0:100", "dev-1/temperature")
+    add("range", [*base[:50], 200.0, *base[51:100]], 1000, "ranges=temperature:0:100", "dev-1/temperature")
     add("upward only, log amounts", [math.log(40 * math.exp(rng.gauss(0, 0.4))) for _ in range(40)]
         + [math.log(200)] + [math.log(40 * math.exp(rng.gauss(0, 0.4))) for _ in range(10)], 3_600_000,
         "horizon_readings=50;warmup_readings=5;prior_scale=0.5;prior_weight=10;season_buckets=0;direction=1;"

@@ -1,3 +1,5 @@
+# ruff: noqa: S608 - renders Flink SQL rule text from the user's own rule files (their `where`/`value`
+# expressions are SQL they own, checked to be one expression); no runtime value ever reaches it
 """Declarative rule kinds: the common rules without writing SQL (``rules new --kind …`` scaffolds them).
 
 Every kind reads the domain's ``events`` view (each valid, on-time event once, ``ts`` its event time) and

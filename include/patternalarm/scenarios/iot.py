@@ -108,7 +108,7 @@ def _clear(values: Sequence[float], params: Params, want: list[tuple[str, int]],
         return False
     # the wanted detector may cross a reading earlier or later (the alert still matches its instance)
     wanted_kinds = {DETECTORS.index(k) for k, _ in want}
-    for i, (stats, thrs) in enumerate(zip(trace.statistics, trace.thresholds, strict=True)):
+    for stats, thrs in zip(trace.statistics, trace.thresholds, strict=True):
         for k, (stat, thr) in enumerate(zip(stats, thrs, strict=True)):
             # (stuck and out_of_range compare exact values: they cannot tip on rounding)
             if k >= 4 or stat is None or thr is None or DETECTORS[k] not in params.kinds or k in wanted_kinds \
@@ -229,7 +229,6 @@ def flatline(ctx: ScenarioContext) -> list[ScenarioInstance]:
     at = HISTORY + n - 1
     for _ in range(200):
         fires = series(n + 1)
-        hits = opened(fires, params)
         if _clear(fires, params, [("stuck", at)], free=frozenset({"variance"})):
             break
     else:  # pragma: no cover
