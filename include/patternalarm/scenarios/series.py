@@ -15,7 +15,8 @@ from typing import Any
 
 DETECTORS = ("spike", "level_shift", "variance", "drift", "stuck", "out_of_range")
 _INFINITE_Z = 1e3
-_VAR_CLIP = 3.5
+_VAR_CLIP = 4.5
+_LOCAL_CLIP = 3.5
 _LOCAL_ALPHA = 0.3
 _LOCAL_SPREAD = math.sqrt(1 + _LOCAL_ALPHA / (2 - _LOCAL_ALPHA))
 _NAMES = {
@@ -38,7 +39,7 @@ class Params:
     shift_k: float = 0.75
     shift_h: float = 12.0
     var_ratio: float = 2.0
-    var_h: float = 10.0
+    var_h: float = 9.0
     var_readings: int = 16
     drift_z: float = 4.0
     drift_readings: int = 24
@@ -89,6 +90,7 @@ class State:
     var_up: float = 0.0
     var_down: float = 0.0
     local: float = 0.0
+    local_var: float = 0.0
     fast: float = 0.0
     run_value: float = 0.0
     run_length: int = 0
@@ -198,6 +200,7 @@ def update(s: State, p: Params, ts: int, event_id: str, x: float, range_key: str
             s.long_var = s.var
             s.fast = s.mean
             s.local = s.mean
+            s.local_var = s.var * _LOCAL_SPREAD * _LOCAL_SPREAD
     else:
         floor = 0.1 * math.sqrt(max(s.long_var, 0))
         denom = max(scale, floor)
@@ -212,13 +215,15 @@ def update(s: State, p: Params, ts: int, event_id: str, x: float, range_key: str
         cusum = s.cusum_up if p.direction > 0 else s.cusum_down if p.direction < 0 else max(s.cusum_up, s.cusum_down)
         stat[1], thr[1], cond[1] = cusum, p.shift_h, cusum > p.shift_h
         rl = y - s.local
-        zl = rl / (denom * _LOCAL_SPREAD) if denom > 0 else 0.0
+        local_scale = max(math.sqrt(max(s.local_var, 0)), floor * _LOCAL_SPREAD)
+        zl = rl / local_scale if local_scale > 0 else 0.0
         zz = min(zl * zl, _VAR_CLIP * _VAR_CLIP)
         rho2 = p.var_ratio * p.var_ratio
         ln_rho = math.log(p.var_ratio)
         s.var_up = max(0.0, s.var_up + zz * (1 - 1 / rho2) / 2 - ln_rho)
         s.var_down = max(0.0, s.var_down - zz * (rho2 - 1) / 2 + ln_rho)
-        s.local += _LOCAL_ALPHA * max(-_VAR_CLIP * denom, min(_VAR_CLIP * denom, rl))
+        s.local += _LOCAL_ALPHA * max(-_LOCAL_CLIP * denom, min(_LOCAL_CLIP * denom, rl))
+        alpha_local = 1 - math.exp(-dt / (p.horizon * s.cadence)) if s.cadence > 0 else 1.0 / p.horizon
         var_stat = s.var_up if p.direction > 0 else s.var_down if p.direction < 0 else max(s.var_up, s.var_down)
         judged = s.n - p.warmup
         stat[2], thr[2], cond[2] = var_stat, p.var_h, judged >= p.var_readings and var_stat > p.var_h
@@ -234,6 +239,9 @@ def update(s: State, p: Params, ts: int, event_id: str, x: float, range_key: str
         if not cond[1] and not cond[3]:  # while the level is off, its residuals are not the series' spread
             s.var = (1 - alpha) * s.var + alpha * rc * rc
             s.long_var += alpha / 10 * (rc * rc - s.long_var)
+        if not cond[2]:  # the spread around the local mean, learned the same way (not while it is off)
+            lc = min(rl * rl, _VAR_CLIP * _VAR_CLIP * local_scale * local_scale)
+            s.local_var += alpha_local * (lc - s.local_var)
     if buckets > 0 and s.n >= p.warmup:
         rs = x - s.mean - seasonal
         limit = p.clip_z * max(scale, 0.1 * math.sqrt(max(s.long_var, 0)))

@@ -304,3 +304,37 @@ def check_exactly_once(played: list[Played], alerts: list[dict[str, Any]]) -> di
         elif mine:
             issues.append(f"{inst.variant} (near miss): {len(mine)} alert(s)")
     return {rule: issues for rule, issues in problems.items() if issues}
+
+
+def send_sorted(job: DetectionJob, rows: list[tuple[int, str, dict[str, Any]]]) -> int:
+    """Send (event time ms, key, event) rows in event-time order (partitions advance together, so no
+    row is behind another partition's watermark); returns the last event time."""
+    rows.sort(key=lambda r: r[0])
+    for ms, key, event in rows:
+        job.send(key, {**event, "event_time": iso(ms)})
+    job.flush()
+    return rows[-1][0]
+
+
+def finish(job: DetectionJob, last_ms: int, *, timeout: float = 600.0) -> list[dict[str, Any]]:
+    """Move the watermark past ``last_ms``, wait until every operator of the job is past it (or the job
+    stops making progress), and return every alert it wrote — the latest update of each alert id."""
+    from include.patternalarm.backtest.engine import read_topic
+    from include.patternalarm.flink.rest import FlinkRest
+
+    job.advance(last_ms + 120_000)
+    deadline = time.monotonic() + timeout
+    with FlinkRest(job.settings.flink_rest) as rest:
+        while True:
+            mark = rest.lowest_watermark(job.job_id)
+            if mark is not None and mark > last_ms:
+                break
+            assert rest.state(job.job_id) == "RUNNING", rest.root_exception(job.job_id)
+            assert time.monotonic() < deadline, f"the job's watermark did not pass the data within {timeout:.0f}s"
+            time.sleep(2)
+    latest: dict[str, dict[str, Any]] = {}
+    for msg in read_topic(job.settings, job.admin, job.topics.alerts):
+        alert = json.loads(msg.value())
+        if alert["alert_id"] not in latest or alert.get("seq", 1) > latest[alert["alert_id"]].get("seq", 1):
+            latest[alert["alert_id"]] = alert
+    return list(latest.values())

@@ -41,7 +41,8 @@ public final class SeriesModel {
     /** detector order = index into the episode arrays of {@link SeriesState}. */
     public static final String[] DETECTORS = {SPIKE, LEVEL_SHIFT, VARIANCE, DRIFT, STUCK, OUT_OF_RANGE};
     private static final double INFINITE_Z = 1e3;
-    private static final double VAR_CLIP = 3.5;
+    private static final double VAR_CLIP = 4.5;
+    private static final double LOCAL_CLIP = 3.5;
     /** the local mean's weight, and the spread of residuals from it relative to the noise's. */
     private static final double LOCAL_ALPHA = 0.3;
     private static final double LOCAL_SPREAD = Math.sqrt(1 + LOCAL_ALPHA / (2 - LOCAL_ALPHA));
@@ -174,6 +175,7 @@ public final class SeriesModel {
                 s.longVar = s.var;
                 s.fast = s.mean;
                 s.local = s.mean;
+                s.localVar = s.var * LOCAL_SPREAD * LOCAL_SPREAD;
             }
         } else {
             double floor = 0.1 * Math.sqrt(Math.max(s.longVar, 0));
@@ -197,16 +199,18 @@ public final class SeriesModel {
             cond[1] = cusum > p.shiftH;
             // variance: CUSUMs of the log-likelihood ratio of "the spread grew / shrank by var_ratio", on the
             // residuals from a quick local mean (a level shift leaves it within a few readings; the spread
-            // of a noisier series stays), in the baseline's scale, clipped at 3.5 scales (so is the local
-            // mean's step: a single spike is not a variance change)
+            // of a noisier series stays), in the baseline's scale, clipped at 4.5 scales (the local mean's
+            // step at 3.5: a single spike is not a variance change)
             double rl = y - s.local;
-            double zl = denom > 0 ? rl / (denom * LOCAL_SPREAD) : 0.0;
+            double localScale = Math.max(Math.sqrt(Math.max(s.localVar, 0)), floor * LOCAL_SPREAD);
+            double zl = localScale > 0 ? rl / localScale : 0.0;
             double zz = Math.min(zl * zl, VAR_CLIP * VAR_CLIP);
             double rho2 = p.varRatio * p.varRatio;
             double lnRho = Math.log(p.varRatio);
             s.varUp = Math.max(0, s.varUp + zz * (1 - 1 / rho2) / 2 - lnRho);
             s.varDown = Math.max(0, s.varDown - zz * (rho2 - 1) / 2 + lnRho);
-            s.local += LOCAL_ALPHA * Math.max(-VAR_CLIP * denom, Math.min(VAR_CLIP * denom, rl));
+            s.local += LOCAL_ALPHA * Math.max(-LOCAL_CLIP * denom, Math.min(LOCAL_CLIP * denom, rl));
+            double alphaLocal = s.cadence > 0 ? 1 - Math.exp(-dt / (p.horizonReadings * s.cadence)) : 1.0 / p.horizonReadings;
             double varStat = p.direction > 0 ? s.varUp : p.direction < 0 ? s.varDown : Math.max(s.varUp, s.varDown);
             long judged = s.n - p.warmupReadings;
             stat[2] = varStat;
@@ -229,6 +233,10 @@ public final class SeriesModel {
             if (!cond[1] && !cond[3]) { // while the level is off, its residuals are not the series' spread
                 s.var = (1 - alpha) * s.var + alpha * rc * rc;
                 s.longVar += alpha / 10 * (rc * rc - s.longVar);
+            }
+            if (!cond[2]) { // the spread around the local mean, learned the same way (not while it is off)
+                double lc = Math.min(rl * rl, VAR_CLIP * VAR_CLIP * localScale * localScale);
+                s.localVar += alphaLocal * (lc - s.localVar);
             }
         }
         if (buckets > 0 && s.n >= p.warmupReadings) {

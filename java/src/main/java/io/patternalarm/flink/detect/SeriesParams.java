@@ -33,7 +33,7 @@ public final class SeriesParams implements Serializable {
     /** a scale var_ratio times the baseline's (or 1/var_ratio of it) is a variance change: CUSUM decision
      * interval var_h; judged after var_readings readings. */
     public double varRatio = 2.0;
-    public double varH = 10.0;
+    public double varH = 9.0;
     public int varReadings = 16;
     /** the mean of the last drift_readings readings this many scales off the baseline is a drift. */
     public double driftZ = 4.0;

@@ -23,6 +23,8 @@ public class SeriesState {
     public double varDown;
     /** a quick local mean (the variance detector's reference). */
     public double local;
+    /** the spread of readings around that local mean (learned like the baseline's). */
+    public double localVar;
     public double fast;
     /** the current run of identical values and the series' typical run length. */
     public double runValue;
