@@ -27,7 +27,8 @@ PER_KIND = 10
 
 def series(rng: random.Random, days: int, level: float, noise: float) -> list[float]:
     phase = rng.uniform(0, 2 * math.pi)
-    return [level + 5 * noise * math.sin(2 * math.pi * i / DAY + phase) + rng.gauss(0, noise) for i in range(days * DAY)]
+    return [level + 5 * noise * math.sin(2 * math.pi * i / DAY + phase) + rng.gauss(0, noise)
+            for i in range(days * DAY)]
 
 
 def inject(values: list[float], kind: str, at: int, noise: float, rng: random.Random) -> None:
