@@ -110,6 +110,7 @@ class BatchRule:
     # the sequential detection then only runs over their events
     candidates_sql: Callable[[RuleSpec, str], str] | None = None
     uses_ttl: bool = False  # compares an event with the entity's previous one (over-window + state TTL)
+    versions: frozenset[int] = frozenset({1})  # the catalog versions of the rule whose semantics this is
 
     def candidate_input_sql(self, spec: RuleSpec, input_view: str) -> str:
         """The rule's input restricted to entities that can match, as a derived table that goes where a
@@ -478,7 +479,7 @@ BATCH_RULES: dict[str, BatchRule] = {
         BatchRule("card_testing", "payments", "window_s", _card_testing_input, _card_testing,
                   lambda s, v, rs, h: _always_certain(v, rs, h), _card_testing_candidates),
         BatchRule("velocity", "payments", "window_s", _velocity_input, _velocity, _velocity_certainty,
-                  _velocity_candidates, uses_ttl=True),
+                  _velocity_candidates, uses_ttl=True, versions=frozenset({1, 2})),
         BatchRule("impossible_travel", "payments", None, _travel_input, _impossible_travel,
                   lambda s, v, rs, h: _always_certain(v, rs, h), _travel_candidates, uses_ttl=True),
         BatchRule("account_takeover", "payments", "window_s", _security_input, _account_takeover, _gap(),
@@ -526,6 +527,14 @@ def rule_specs_from_catalog(catalog: Any, domains: Iterable[str], rules: Iterabl
         if rule.domain not in domains or rule.id not in BATCH_RULES:
             continue
         if wanted is not None and rule.id not in wanted:
+            continue
+        if int(rule.version) not in BATCH_RULES[rule.id].versions:
+            # e.g. out_of_range v2 (adaptive episodes in a Java function): a SQL twin would be a second
+            # implementation to keep in step, so the batch re-detects only the versions it implements
+            if wanted is not None:
+                raise BatchRuleError(
+                    f"the batch re-detects {rule.id} version(s) {sorted(BATCH_RULES[rule.id].versions)}, "
+                    f"the catalog has version {rule.version}")
             continue
         domain_values = catalog.domains[rule.domain].values if rule.domain in catalog.domains else {}
         params = {**domain_values, **rule.values}

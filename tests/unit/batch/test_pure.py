@@ -73,7 +73,7 @@ def _plan(**params):
 
 
 def test_plan_defaults_from_the_catalog() -> None:
-    cfg = _plan()
+    cfg = _plan(catalog_version=3)
     assert cfg.domains == ("payments", "gaming", "iot")
     assert {r.rule_id for r in cfg.rules} == set(BATCH_RULES)
     ttl_s = load_catalog().job_values["state_ttl_min"] * 60  # over-window rules read back one state TTL
@@ -83,6 +83,14 @@ def test_plan_defaults_from_the_catalog() -> None:
     assert cfg.rules_for("iot")[0].params["temperature_max"] == 150.0
     again = ReconcileConfig.from_json(cfg.to_json())
     assert again == cfg
+
+
+def test_plan_skips_rule_versions_the_batch_does_not_implement() -> None:
+    newest = _plan()  # catalog v4: out_of_range v2 is an adaptive Java detector, no batch twin
+    assert {r.rule_id for r in newest.rules} == set(BATCH_RULES) - {"out_of_range"}
+    assert not newest.reconciles_alerts("iot")
+    with pytest.raises(PlanError, match="out_of_range version"):
+        _plan(domains=["iot"], rules=["out_of_range"])
 
 
 def test_plan_uses_each_domains_deployed_catalog_version() -> None:
