@@ -9,6 +9,14 @@ The API the CLI uses now and Airflow hooks wrap later:
   False, which raises instead); ``parallelism=None`` keeps the running job's parallelism (1 for a
   first deploy); ``restore=False`` still takes the savepoint (for a rollback) but starts without
   state — for upgrades that change the plan (operator state would not map or not deserialize).
+  Before anything is stopped the SQL Gateway must answer (a gateway that is down fails the deploy
+  cleanly, the running job untouched); after the stop, a submission that cannot reach the gateway is
+  retried until ``submit_deadline_s``, and a job of the same name that appeared meanwhile (the
+  gateway died after submitting it) is adopted instead of submitting a second one. ``on_stopped``
+  hears the savepoint as soon as it exists (the deployment record keeps it for a retry or a
+  rollback). A job without restored state reads partitions that have no committed offset from
+  ``auto_offset_reset`` — ``earliest`` by default, so a first deploy processes the events sent
+  before it ran.
 - ``stop_domain(settings, domain)`` / ``stop_job(settings, job_id)`` → savepoint path.
 - ``find_job(settings, domain)`` → the running job (by ``pipeline.name``, e.g. patternalarm-payments).
 - ``job_health(settings, job_id)`` → state, tasks, restarts, last checkpoint, restored-from.
@@ -91,15 +99,16 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
                   savepoint_path: str | None = None,
                   catalog_version: int | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                   topics: JobTopics | None = None, name: str | None = None, startup_mode: str = "group-offsets",
-                  auto_offset_reset: str = "latest", consumer_group: str | None = None,
+                  auto_offset_reset: str = "earliest", consumer_group: str | None = None,
                   rules: Iterable[str] | None = None, upgrade: bool = True, allow_unclaimed_state: bool = False,
-                  restore: bool = True,
-                  wait_running: float = 120.0, progress: Progress = _quiet) -> str:
+                  restore: bool = True, wait_running: float = 120.0, submit_deadline_s: float = 90.0,
+                  on_stopped: Callable[[str], None] | None = None, progress: Progress = _quiet) -> str:
     """Submit the domain's detection job; returns its Flink job id (see the module docstring)."""
     if domain not in DOMAINS:
         raise DeployError(f"unknown domain {domain!r} (valid: {', '.join(DOMAINS)})")
     catalog = load_catalog(catalog_version, overrides=overrides)
     job_name = name or pipeline_name(domain)
+    check_gateway(settings)  # before anything is stopped: a gateway that is down leaves the running job alone
     with FlinkRest(settings.flink_rest) as rest:
         active = rest.find_active(job_name)  # newest first
     running = active[0] if active else None
@@ -120,13 +129,16 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
         progress(f"{job.name}: stopping job {running.id} with a savepoint")
         savepoint_path = stop_job(settings, running.id)
         progress(f"{job.name}: savepoint {savepoint_path}")
+        if on_stopped is not None:
+            on_stopped(savepoint_path)
         if not restore:  # a plan-changing upgrade: the state does not fit the new operators
             progress(f"{job.name}: starting without state (the savepoint is kept for a rollback); "
                      "events resume from the consumer group's committed offsets")
             savepoint_path = None
     progress(f"{job.name}: submitting catalog v{catalog.version} ({len(job.rules)} rules, parallelism "
              f"{parallelism}{', from ' + savepoint_path if savepoint_path else ''})")
-    job_id = _submit(settings, job.settings, job.ddl, job.statement_set, savepoint_path, allow_unclaimed_state)
+    job_id = _submit_until(settings, job.name, job.settings, job.ddl, job.statement_set, savepoint_path,
+                           allow_unclaimed_state, deadline_s=submit_deadline_s, progress=progress)
     if wait_running:
         with FlinkRest(settings.flink_rest) as rest:
             try:
@@ -141,6 +153,42 @@ def _parallelism(settings: Settings, job_id: str) -> int:
     with FlinkRest(settings.flink_rest) as rest:
         vertices = rest.job(job_id).get("vertices", [])
     return max((int(v.get("parallelism", 1)) for v in vertices), default=1)
+
+
+def check_gateway(settings: Settings) -> None:
+    """Fail with a clear ``DeployError`` unless the SQL Gateway answers (opens and closes a session)."""
+    try:
+        with SqlGateway(settings.sql_gateway, session_name="patternalarm-preflight"):
+            pass
+    except GatewayError as exc:
+        raise DeployError(f"the SQL Gateway does not answer, nothing was changed: {exc}") from exc
+
+
+def _submit_until(settings: Settings, job_name: str, sets: Mapping[str, str], ddl: list[str], statement_set: str,
+                  savepoint_path: str | None, allow_unclaimed_state: bool, *, deadline_s: float,
+                  progress: Progress) -> str:
+    """Submit; while the gateway is unreachable, retry with back-off until ``deadline_s`` — adopting a job of
+    ``job_name`` that appeared meanwhile (submitted before the gateway died) rather than starting a second."""
+    deadline = time.monotonic() + deadline_s
+    delay = 1.0
+    while True:
+        try:
+            return _submit(settings, sets, ddl, statement_set, savepoint_path, allow_unclaimed_state)
+        except DeployError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, GatewayError) and cause.unreachable) or time.monotonic() + delay > deadline:
+                raise
+            progress(f"{job_name}: the SQL Gateway is unreachable; retrying the submission in {delay:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+        try:
+            with FlinkRest(settings.flink_rest) as rest:
+                appeared = rest.find_active(job_name)
+        except FlinkRestError:
+            appeared = []
+        if appeared:
+            progress(f"{job_name}: job {appeared[0].id} was submitted before the gateway went away; keeping it")
+            return appeared[0].id
 
 
 def _submit(settings: Settings, sets: Mapping[str, str], ddl: list[str], statement_set: str,
