@@ -37,7 +37,8 @@ from patternalarm_airflow.operators.spark import PatternalarmSparkSubmitOperator
 DOMAINS = ["payments", "gaming", "iot"]
 # a finished reconciliation triggers validate_incident_tables (scheduled on this asset or hourly)
 RECONCILIATION_RUNS = Asset(name="reconciliation_runs", uri="patternalarm://incident-store/reconciliation_runs")
-DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=1),
+                "execution_timeout": pendulum.duration(minutes=30)}
 _TIME = {"type": ["null", "string"], "format": "date-time"}
 
 PARAMS = {

@@ -39,7 +39,7 @@ from patternalarm_airflow.sensors.flink import FlinkJobHealthySensor
 
 VERSIONS = catalog_versions()
 DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=10),
-                "execution_timeout": pendulum.duration(minutes=15)}
+                "execution_timeout": pendulum.duration(minutes=40)}  # healthy_timeout_s ≤ 30 min
 #: How long a run may hold a domain's lock beyond the healthy timeout before it expires by itself.
 LOCK_MARGIN_S = 900
 
