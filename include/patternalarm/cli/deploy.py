@@ -142,6 +142,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
                           str(r.get("restarts", "")),
                           deployed,
                           "; ".join(x for x in (r.get("detail", ""), r.get("record_note", ""),
+                                                "runs other parameters than its record"
+                                                if r.get("parameters_match_record") is False else "",
                                                 f"locked by {r['lock']['holder']}" if r.get("lock") else "") if x))
         console.print(table)
         if all_params:

@@ -22,9 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.control.deployments import DeploymentStore, Overrides, merge_overrides
-from include.patternalarm.flink.deploy import DeployError, cancel_job, deploy_domain, find_job, stop_job
+from include.patternalarm.flink.deploy import (
+    DeployError,
+    cancel_job,
+    deploy_domain,
+    find_job,
+    owns,
+    stop_job,
+    typed_overrides,
+)
 from include.patternalarm.flink.rest import FlinkRest, FlinkRestError
-from include.patternalarm.rules import Catalog, RuleError, load_catalog
+from include.patternalarm.rules import RuleError, load_catalog
 
 if TYPE_CHECKING:
     from include.patternalarm.settings import Settings
@@ -67,30 +75,6 @@ def settings_rules_dir(settings: Settings) -> str | None:
     """The user's rules directory setting when there is one (recorded with every deployment)."""
     value = getattr(settings, "rules_dir", None)
     return str(value) if value else None
-
-
-def typed_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The overrides as the values the catalog coerced them to (``"90"`` → ``90``)."""
-    out: dict[str, dict[str, Any]] = {}
-    for owner, params in overrides.items():
-        values = _values_of(catalog, owner)
-        out[owner] = {name: values.get(name, value) for name, value in params.items()}
-    return out
-
-
-def _values_of(catalog: Catalog, owner: str) -> dict[str, Any]:
-    if owner == "job":
-        return dict(catalog.job_values)
-    if owner in catalog.domains:
-        return dict(catalog.domains[owner].values)
-    if owner in catalog.rules:
-        return dict(catalog.rules[owner].values)
-    return {}
-
-
-def owns(catalog: Catalog, domain: str, owner: str) -> bool:
-    """Whether overrides of ``owner`` (``job``, a domain, a rule id) change ``domain``'s job."""
-    return owner in ("job", domain) or (owner in catalog.rules and catalog.rules[owner].domain == domain)
 
 
 def check_overrides_apply(overrides: Mapping[str, Any], domains: list[str], catalog_version: int | None = None,

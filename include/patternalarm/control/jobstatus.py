@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.control.deployer import catalog_kwargs
-from include.patternalarm.flink.deploy import domain_status
+from include.patternalarm.flink.deploy import domain_status, overrides_digest
 from include.patternalarm.flink.rest import FlinkRest, FlinkRestError
 from include.patternalarm.rules import Catalog, Param, RuleError, load_catalog
 from include.patternalarm.topics import DOMAINS
@@ -80,6 +80,8 @@ def status_rows(settings: Settings, store: DeploymentStore, domains: Iterable[st
             row["parameters"] = None
             row["parameters_error"] = str(exc)
         row["overrides"] = overrides
+        if row.get("job_id"):  # the running job carries a digest of the overrides it was submitted with
+            row["parameters_match_record"] = row.get("overrides_digest") == overrides_digest(overrides)
         if record and row.get("job_id") and record.job_id and record.job_id != row["job_id"]:
             row["record_note"] = (f"the running job {row['job_id']} is not the one the record names ({record.job_id}): "
                                   "resubmitted by the monitor, or started outside the record")

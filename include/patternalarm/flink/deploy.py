@@ -24,6 +24,8 @@ The API the CLI uses now and Airflow hooks wrap later:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from typing import Any
 
 from include.patternalarm.flink.gateway import GatewayError, SqlGateway
 from include.patternalarm.flink.rest import FlinkRest, FlinkRestError, JobInfo
-from include.patternalarm.rules import JobTopics, load_catalog, pipeline_name, render_job
+from include.patternalarm.rules import Catalog, JobTopics, load_catalog, pipeline_name, render_job
 from include.patternalarm.settings import Settings
 from include.patternalarm.topics import DOMAINS
 
@@ -57,9 +59,42 @@ class JobHealth:
     parallelism: int
     detail: str
     catalog_version: int | None = None
+    overrides_digest: str | None = None  # from the job's global parameters (see ``overrides_digest``)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def typed_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The overrides as the values the catalog coerced them to (``"90"`` → ``90``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for owner, params in overrides.items():
+        values = _values_of(catalog, owner)
+        out[owner] = {name: values.get(name, value) for name, value in params.items()}
+    return out
+
+
+def _values_of(catalog: Catalog, owner: str) -> dict[str, Any]:
+    if owner == "job":
+        return dict(catalog.job_values)
+    if owner in catalog.domains:
+        return dict(catalog.domains[owner].values)
+    if owner in catalog.rules:
+        return dict(catalog.rules[owner].values)
+    return {}
+
+
+def owns(catalog: Catalog, domain: str, owner: str) -> bool:
+    """Whether overrides of ``owner`` (``job``, a domain, a rule id) change ``domain``'s job."""
+    return owner in ("job", domain) or (owner in catalog.rules and catalog.rules[owner].domain == domain)
+
+def overrides_digest(overrides: Mapping[str, Mapping[str, Any]]) -> str:
+    """A short digest of typed overrides, carried in the job's global parameters (``overrides:<digest>``) so
+    that ``deploy status`` can tell whether a running job runs the parameters its deployment record names."""
+    if not any(overrides.values()):
+        return "none"
+    text = json.dumps({o: dict(p) for o, p in overrides.items() if p}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _quiet(_: str) -> None:
@@ -117,6 +152,10 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
     job = render_job(catalog, domain, bootstrap=settings.bootstrap_servers, topics=topics, name=job_name,
                      parallelism=parallelism, startup_mode=startup_mode, auto_offset_reset=auto_offset_reset,
                      consumer_group=consumer_group, rules=rules)
+    own = typed_overrides(catalog, {o: p for o, p in (overrides or {}).items() if owns(catalog, domain, o)})
+    job_settings = dict(job.settings)
+    job_settings["pipeline.global-job-parameters"] = ",".join(
+        x for x in (job_settings.get("pipeline.global-job-parameters"), f"overrides:{overrides_digest(own)}") if x)
     if running is not None:
         if savepoint_path is not None or not upgrade:
             raise DeployError(f"{job.name} is already running as job {running.id} ({running.state}); stop it first "
@@ -137,7 +176,7 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
             savepoint_path = None
     progress(f"{job.name}: submitting catalog v{catalog.version} ({len(job.rules)} rules, parallelism "
              f"{parallelism}{', from ' + savepoint_path if savepoint_path else ''})")
-    job_id = _submit_until(settings, job.name, job.settings, job.ddl, job.statement_set, savepoint_path,
+    job_id = _submit_until(settings, job.name, job_settings, job.ddl, job.statement_set, savepoint_path,
                            allow_unclaimed_state, deadline_s=submit_deadline_s, progress=progress)
     if wait_running:
         with FlinkRest(settings.flink_rest) as rest:
@@ -250,7 +289,7 @@ def job_health(settings: Settings, job_id: str, *, max_checkpoint_age_s: float =
                                                                        default=0),
         detail="; ".join(problems) or "ok",
         catalog_version=int(user_config["catalog_version"]) if str(user_config.get("catalog_version", "")).isdigit()
-        else None)
+        else None, overrides_digest=user_config.get("overrides"))
 
 
 def domain_status(settings: Settings, domains: Iterable[str] = DOMAINS) -> list[dict[str, Any]]:
