@@ -1,4 +1,5 @@
-"""patternalarm's Airflow plugin: the data-quality report (GX Data Docs) inside the Airflow UI.
+"""patternalarm's Airflow plugin: the data-quality report (GX Data Docs) and the chaos report
+(``patternalarm_airflow.chaos``) inside the Airflow UI.
 
 A small FastAPI app, mounted by the api-server at ``/patternalarm-quality``, serves the report
 folder ``<reports_dir>/quality`` that ``validate_incident_tables`` writes (see
@@ -31,8 +32,8 @@ DAG_ID = "validate_incident_tables"
 _RUN_DIR = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
 
-async def require_report_reader(request: Request) -> Any:
-    """The authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)."""
+async def require_dag_run_reader(request: Request, dag_id: str, what: str) -> Any:
+    """The authenticated Airflow user, if they may read the runs of ``dag_id`` (else 401/403)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
@@ -40,11 +41,15 @@ async def require_report_reader(request: Request) -> Any:
     credentials = await bearer_scheme(request)
     user = await get_user(request, None, credentials)  # 401 without a valid token or session cookie
     allowed = get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
-                                                   details=DagDetails(id=DAG_ID), user=user)
+                                                   details=DagDetails(id=dag_id), user=user)
     if not allowed:
-        raise HTTPException(status_code=403, detail=f"reading the data-quality report needs read access to "
-                                                    f"the runs of the {DAG_ID} DAG")
+        raise HTTPException(status_code=403, detail=f"{what} needs read access to the runs of the {dag_id} DAG")
     return user
+
+
+async def require_report_reader(request: Request) -> Any:
+    """The authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)."""
+    return await require_dag_run_reader(request, DAG_ID, "reading the data-quality report")
 
 
 def report_root() -> Path:
@@ -119,14 +124,23 @@ def report_file(path: str) -> Response:
     return FileResponse(target, headers=headers)
 
 
+def _chaos_app() -> Any:
+    from patternalarm_airflow.chaos import app as chaos
+
+    return chaos
+
+
 class PatternalarmPlugin(AirflowPlugin):
     name = "patternalarm"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": app, "url_prefix": URL_PREFIX, "name": "patternalarm data quality"},
+        {"app": _chaos_app(), "url_prefix": "/patternalarm-chaos", "name": "patternalarm chaos experiments"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {"name": "Data quality", "href": f"{URL_PREFIX.lstrip('/')}/", "destination": "nav", "category": "browse",
          "url_route": "data-quality"},
         {"name": "Data quality", "href": f"{URL_PREFIX.lstrip('/')}/airflow-run/{{DAG_ID}}/{{RUN_ID}}",
          "destination": "dag_run", "url_route": "data-quality-run"},
+        {"name": "Chaos experiments", "href": "patternalarm-chaos/", "destination": "nav", "category": "browse",
+         "url_route": "chaos-experiments"},
     ]

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "sink",
     "bench",
     "demo",
+    "chaos",
 )
 
 for _name in COMMAND_MODULES:

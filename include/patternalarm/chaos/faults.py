@@ -1,0 +1,146 @@
+"""Real faults on the real processes of the local stack, through its supervisor (never a mock).
+
+- ``kill(program)``: SIGKILL the program's process; the supervisor restarts it
+  (``autorestart``), as a crashed service on a real host is restarted by systemd or Kubernetes;
+- ``kill_and_hold(program)``: SIGKILL, then keep it down (the supervisor is told to stop the restart)
+  until ``bring_back(program)`` — a host that stays down for the fault's duration;
+- ``postgres_immediate_restart()``: SIGQUIT to the postmaster, which is what ``pg_ctl restart -m
+  immediate`` sends: every backend is killed without a checkpoint, commits in flight have an unknown
+  outcome, and the supervisor starts it again (crash recovery replays the WAL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import xmlrpc.client
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psutil
+
+if TYPE_CHECKING:
+    from include.patternalarm.settings import Settings
+    from include.patternalarm.stack.supervisor import Supervisor
+
+
+class FaultError(RuntimeError):
+    """A fault could not be injected or lifted (the message says which process and why)."""
+
+
+@dataclass(frozen=True)
+class Injected:
+    program: str
+    pid: int
+    signal: str
+    at: float  # epoch seconds
+
+
+def _supervisor(settings: Settings) -> Supervisor:
+    from include.patternalarm.stack.supervisor import Supervisor
+
+    return Supervisor(settings)
+
+
+def info(settings: Settings, program: str) -> dict:
+    try:
+        return _supervisor(settings).info(program)
+    except (OSError, xmlrpc.client.Fault) as exc:
+        raise FaultError(f"the stack's supervisor does not know {program!r} ({exc}); is the stack up?") from None
+
+
+def pid_of(settings: Settings, program: str) -> int:
+    found = info(settings, program)
+    if found["statename"] != "RUNNING" or not found.get("pid"):
+        raise FaultError(f"{program} is {found['statename']}, not running: nothing to kill")
+    return int(found["pid"])
+
+
+def _signal_tree(pid: int, sig: signal.Signals) -> None:
+    try:
+        root = psutil.Process(pid)
+        children = root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for proc in [root, *children]:
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            continue
+
+
+def kill(settings: Settings, program: str, sig: signal.Signals = signal.SIGKILL, *, tree: bool = False) -> Injected:
+    """Send ``sig`` to the program's process (with ``tree``, to its children too); the supervisor restarts it.
+    Without ``tree`` the children live on, as after ``kill -9 <pid>`` on a host (e.g. the task processes of a
+    killed Airflow scheduler)."""
+    pid = pid_of(settings, program)
+    at = time.time()
+    if tree:
+        _signal_tree(pid, sig)
+    else:
+        os.kill(pid, sig)
+    return Injected(program, pid, sig.name, at)
+
+
+def kill_and_hold(settings: Settings, program: str, sig: signal.Signals = signal.SIGKILL) -> Injected:
+    """Kill the program and keep it down: the supervisor's automatic restart is stopped as soon as it starts."""
+    injected = kill(settings, program, sig)
+    sup = _supervisor(settings)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = sup.info(program)
+        if state["statename"] in ("STOPPED", "EXITED", "FATAL"):
+            return injected
+        if state["pid"] != injected.pid or state["statename"] != "RUNNING":
+            try:
+                sup._proxy().supervisor.stopProcess(program, True)
+            except xmlrpc.client.Fault as exc:
+                if "NOT_RUNNING" not in exc.faultString:
+                    raise FaultError(f"cannot hold {program} down: {exc.faultString}") from None
+            continue
+        time.sleep(0.05)
+    raise FaultError(f"{program} did not stay down after the kill")
+
+
+def stop(settings: Settings, program: str) -> Injected:
+    """A clean stop (SIGTERM through the supervisor) that keeps the program down."""
+    pid = pid_of(settings, program)
+    at = time.time()
+    _supervisor(settings).stop(program)
+    return Injected(program, pid, "TERM", at)
+
+
+def bring_back(settings: Settings, program: str, timeout: float = 120.0) -> float:
+    """Start a held-down program again; returns when the supervisor reports it RUNNING (epoch seconds)."""
+    sup = _supervisor(settings)
+    sup.start(program)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sup.info(program)["statename"] == "RUNNING":
+            return time.time()
+        time.sleep(0.2)
+    raise FaultError(f"{program} not RUNNING {timeout:.0f}s after it was started again")
+
+
+def wait_restarted(settings: Settings, injected: Injected, timeout: float = 120.0) -> float | None:
+    """When (epoch seconds) the supervisor had the program running again under a new pid; None on timeout."""
+    sup = _supervisor(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = sup.info(injected.program)
+        except (OSError, xmlrpc.client.Fault):
+            state = {"statename": "?", "pid": 0}
+        if state["statename"] == "RUNNING" and state["pid"] not in (0, injected.pid):
+            return time.time()
+        time.sleep(0.2)
+    return None
+
+
+def postgres_immediate_restart(settings: Settings, *, hold: bool = False) -> Injected:
+    """``pg_ctl restart -m immediate`` as the supervisor runs PostgreSQL: SIGQUIT to the postmaster (an immediate
+    shutdown: backends killed, no checkpoint), then the supervisor starts it again (unless ``hold``)."""
+    if hold:
+        return kill_and_hold(settings, "postgres", signal.SIGQUIT)
+    return kill(settings, "postgres", signal.SIGQUIT)
