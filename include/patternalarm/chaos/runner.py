@@ -105,6 +105,10 @@ def prepare(settings: Settings, name: str, config: ChaosConfig, *, batch_id: str
     health = measure.platform_health(settings, 0)
     if not health.ok:
         problems.append(f"the platform is not healthy before the fault: {health.detail}")
+    elif not config.dry_run:  # a steady state to compare with: nothing left over from before
+        caught_up = drain(settings, config.drain_timeout_s, settle=0.0)
+        if caught_up["left"]:
+            problems.append(f"the platform has not caught up with earlier traffic: {caught_up['left']}")
     ctx = {"experiment": name, "batch_id": batch_id, "requested_by": requested_by, "config": asdict(config),
            "seed": seed, "tag": sim.tag, "run_id": f"sim-{datetime.now(UTC):%Y%m%dT%H%M%S}-chaos-{sim.tag}",
            "plan": exp.plan(), "problems": problems, "started_at": time.time(), "limit_s": exp.limit_s}
@@ -265,7 +269,9 @@ def evaluate(settings: Settings, ctx: dict[str, Any], faulted: dict[str, Any], s
     figures["incidents_duplicated"] = measure.incidents_duplicated(settings, ctx["tag"])
     if figures["incidents_duplicated"]:
         failures.append(f"{figures['incidents_duplicated']} duplicated incident(s)")
-    if sim.get("status") != "finished":
+    # "interrupted": the fault phase stopped it, as planned; anything else (a dead ground-truth writer, undelivered
+    # events) means the traffic that labels the experiment did not survive the fault
+    if sim.get("status") not in ("finished", "interrupted") or sim.get("errors"):
         failures.append(f"the labelled traffic ended {sim.get('status')}: {sim.get('errors')}")
     two = {d: n for d, n in (faulted.get("peak_jobs") or {}).items() if n > 1}
     if two:

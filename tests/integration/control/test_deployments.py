@@ -223,3 +223,24 @@ def test_two_parties_never_hold_one_domain_lock(store: DeploymentStore) -> None:
     assert not store.release(domain, "h-not-the-holder") and store.release(domain, winner)
     assert take("next")
     store.release(domain, "next")
+
+
+@pytest.mark.usefixtures("running")
+def test_the_parameters_a_job_ran_with_over_a_range(stack_settings: Settings, store: DeploymentStore) -> None:
+    """What reconcile_detection re-detects with: the deployments live over a time range, oldest first."""
+    from datetime import UTC, datetime, timedelta
+
+    from include.patternalarm.batch.runs import deployed_parameters, dominant
+
+    domain = unique("range-test")  # a domain name of its own: the records only, no job
+    t0 = datetime.now(UTC)
+    for overrides in ({"velocity": {"max_auths": 9}}, {}):
+        store.record(domain, action="deploy", status="healthy", requested_by=CLI, catalog_version=2, parallelism=1,
+                     overrides=overrides, job_id=unique("job"))
+        time.sleep(1.0)
+    history = deployed_parameters(store, [domain], t0 - timedelta(seconds=1), datetime.now(UTC))[domain]
+    assert [s["overrides"] for s in history] == [{"velocity": {"max_auths": 9}}, {}]
+    assert history[0]["to"] == history[1]["from"]
+    assert dominant(history)["catalog_version"] == 2
+    later = deployed_parameters(store, [domain], datetime.now(UTC), datetime.now(UTC) + timedelta(minutes=1))[domain]
+    assert [s["overrides"] for s in later] == [{}], "the deployment live at the range's start counts"
