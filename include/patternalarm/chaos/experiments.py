@@ -221,7 +221,7 @@ class SinkKill(_Kill):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             status = sink_status(trial.settings) or {}
-            if (status.get("lag") or {}).get("total", 0) > 0 or status.get("state") != "consuming":
+            if ((status.get("lag") or {}).get("total") or 0) > 0 or status.get("state") != "consuming":
                 break
             time.sleep(0.05)
         trial.notes["lag_at_kill"] = ((sink_status(trial.settings) or {}).get("lag") or {}).get("total")

@@ -64,10 +64,11 @@ def platform_health(settings: Settings, checkpoint_after_ms: float, domains: Ite
     except FlinkRestError as exc:
         problems.append(f"Flink: {str(exc)[:120]}")
     sink = sink_status(settings)
+    lag = ((sink or {}).get("lag") or {}).get("total")
     if sink is None:
         problems.append("incident sink: no answer")
-    elif not sink.get("healthy") or (sink.get("lag") or {}).get("total", 0) > sink_lag_ok:
-        problems.append(f"incident sink: {sink.get('state')}, lag {(sink.get('lag') or {}).get('total')}")
+    elif not sink.get("healthy") or lag is None or lag > sink_lag_ok:
+        problems.append(f"incident sink: {sink.get('state')}, lag {lag}")
     return Health(ok=not problems, detail="; ".join(problems) or "ok", jobs=jobs)
 
 

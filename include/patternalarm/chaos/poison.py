@@ -74,7 +74,9 @@ def event_poison(tag: str) -> list[Poison]:
                    "epoch ms a day ahead"),
             Poison(topic, key("epoch-20-digits"), doc("epoch-20-digits", "99999999999999999999"), "*",
                    "an epoch beyond any clock"),
-            Poison(topic, key("tombstone"), None, "*", "a record without a value"),
+            # not bad input but Kafka's delete marker: Flink's Kafka source skips it before SQL sees it, so it
+            # cannot be dead-lettered; the experiment checks that it harms nothing (docs/chaos.md)
+            Poison(topic, key("tombstone"), None, "skipped", "a tombstone (no value)"),
             Poison(topic, key("not-utf8"), b"\xff\xfe\xfa{\"event_id\": \x00", "*", "bytes that are not UTF-8"),
             Poison(topic, key("array"), b"[1, 2, 3]", "*", "JSON that is not an object"),
             Poison(topic, key("nested"), ("[" * 5000 + "]" * 5000).encode(), "*", "JSON nested 5,000 deep"),
@@ -151,8 +153,11 @@ def verify(poison: list[Poison], event_dead: dict[str, str], alert_dead: dict[st
     """Which poison records were handled as expected: dead-lettered with a reason (the expected one where it
     is known), or stored (the valid probes)."""
     missing, wrong = [], []
-    handled = 0
+    handled = skipped = 0
     for p in poison:
+        if p.expect == "skipped":
+            skipped += 1
+            continue
         if p.expect == "stored":
             entity = json.loads(p.value or b"{}").get("entity")
             if entity in stored_probe_entities:
@@ -168,7 +173,8 @@ def verify(poison: list[Poison], event_dead: dict[str, str], alert_dead: dict[st
             wrong.append(f"{p.key} ({p.what}): {reason}, expected {p.expect}")
         else:
             handled += 1
-    return {"sent": len(poison), "handled": handled, "missing": missing, "wrong_reason": wrong}
+    return {"sent": len(poison) - skipped, "handled": handled, "skipped_tombstones": skipped, "missing": missing,
+            "wrong_reason": wrong}
 
 
 def resolve_probe_incidents(settings: Settings, tag: str) -> int:

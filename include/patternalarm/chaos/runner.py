@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 MONITOR_DAG = "monitor_detection_jobs"
+#: Unlabelled traffic after the labelled run, so event time passes the last patterns (absence rules' silence).
+TAIL_S = 45.0
 
 
 class ChaosError(RuntimeError):
@@ -143,9 +145,15 @@ def traffic(settings: Settings, ctx: dict[str, Any], *, say: Say = _quiet,
                               bad_ratio=exp.bad_ratio, rule_params=catalog_rule_params(settings))
     summary = run_simulation(settings, config, stop=stop)
     stop.set()
-    return {k: v for k, v in summary.as_dict().items() if k in (
-        "run_id", "status", "elapsed_s", "events_sent", "scenarios_injected", "bad_events", "ground_truth_rows",
-        "errors", "achieved_rate")}
+    # a tail of unlabelled background traffic: event time must move on for the last patterns to complete
+    # (a silence that still has to pass the watermark, a duplicate the watermark has not yet confirmed)
+    tail = run_simulation(settings, SimulationConfig(rate=cfg.rate_per_min / 60, duration_s=TAIL_S, scenarios=False,
+                                                     record_ground_truth=False, seed=ctx["seed"] + 1))
+    out = {k: v for k, v in summary.as_dict().items() if k in (
+        "run_id", "status", "elapsed_s", "events_sent", "scenarios_injected", "scenarios_truncated", "bad_events",
+        "ground_truth_rows", "errors", "achieved_rate")}
+    out["tail"] = {"events_sent": tail.events_sent, "status": tail.status, "errors": tail.errors}
+    return out
 
 
 # --- phase 3: the fault -------------------------------------------------------------------------------------
