@@ -158,6 +158,22 @@ def alerts_stored_twice(settings: Settings, tag: str) -> int:
     return int(row[0])
 
 
+def alerted_truncated(settings: Settings, run_id: str, missed: dict[str, list[str]]) -> list[str]:
+    """Missed instances that the experiment's own stop truncated after their completing event, yet whose
+    alert exists: scoring counts an absence alert on a device's last event as end-of-stream, and a truncated
+    scenario's last sent event is its completing one. Returns their scenario ids (``run/scenario``)."""
+    ids = [m.split(" ", 1)[0].split("/", 1)[1] for items in missed.values() for m in items if "/" in m]
+    if not ids:
+        return []
+    with _db(settings) as conn:
+        rows = conn.execute(
+            "select g.run_id || '/' || g.scenario_id from ground_truth g"
+            " where g.run_id = %s and g.scenario_id = any(%s) and (g.detail->>'truncated')::boolean and exists (select 1 from alerts a where a.rule_id = g.rule_id"
+            " and a.entity = g.entity and a.last_event_time >= g.first_event_time - interval '5 seconds')",
+            (run_id, ids)).fetchall()
+    return [r[0] for r in rows]
+
+
 # --- dead letters ------------------------------------------------------------------------------------
 
 def read_topic(settings: Settings, topic: str, since: datetime, *, timeout: float = 60.0,

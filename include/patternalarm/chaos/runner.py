@@ -262,11 +262,15 @@ def evaluate(settings: Settings, ctx: dict[str, Any], faulted: dict[str, Any], s
         report, _ = score_runs(settings, [ctx["run_id"]], source="db")
         total = report["total"]
         extra = sum(r["extra_alerts"] for r in report["rules"].values())
-        figures.update(expected=total["fires"], detected=total["detected"], duplicated=extra,
-                       lost=total["fires"] - total["detected"] if not drained["left"] else None)
         missed = {rule: r["missed"] for rule, r in report["rules"].items() if r["missed"]}
+        truncated = measure.alerted_truncated(settings, ctx["run_id"], missed)
+        missed = {rule: kept for rule, items in missed.items()
+                  if (kept := [m for m in items if m.split(" ", 1)[0] not in truncated])}
+        detected = total["detected"] + len(truncated)
+        figures.update(expected=total["fires"], detected=detected, duplicated=extra,
+                       lost=total["fires"] - detected if not drained["left"] else None)
     except Exception as exc:  # noqa: BLE001 - a run without ground truth is itself a failure
-        report, missed = {}, {}
+        report, missed, truncated = {}, {}, []
         failures.append(f"scoring failed: {exc}")
     if drained["left"]:
         failures.append(f"the platform did not catch up within {cfg.drain_timeout_s:.0f}s: {drained['left']}")
@@ -305,7 +309,8 @@ def evaluate(settings: Settings, ctx: dict[str, Any], faulted: dict[str, Any], s
               "config": ctx["config"],
               "seed": ctx["seed"], "tag": ctx["tag"], "traffic": sim, "drain": drained, "latency_s": phases,
               "notes": faulted.get("notes"), "peak_jobs": faulted.get("peak_jobs"), "poison": poison_result,
-              "score": {"total": report.get("total"), "missed": missed}, "machine": _machine(),
+              "score": {"total": report.get("total"), "missed": missed,
+                        "truncated_by_the_stop_but_alerted": truncated}, "machine": _machine(),
               **{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in figures.items()}}
     ChaosStore(settings).finish(ctx["id"], status, figures, failures, result)
     say(f"{exp.name}: {status.upper()}" + (f" — {'; '.join(failures)}" if failures else ""))
