@@ -168,7 +168,8 @@ def alerted_truncated(settings: Settings, run_id: str, missed: dict[str, list[st
     with _db(settings) as conn:
         rows = conn.execute(
             "select g.run_id || '/' || g.scenario_id from ground_truth g"
-            " where g.run_id = %s and g.scenario_id = any(%s) and (g.detail->>'truncated')::boolean and exists (select 1 from alerts a where a.rule_id = g.rule_id"
+            " where g.run_id = %s and g.scenario_id = any(%s) and (g.detail->>'truncated')::boolean"
+            " and exists (select 1 from alerts a where a.rule_id = g.rule_id"
             " and a.entity = g.entity and a.last_event_time >= g.first_event_time - interval '5 seconds')",
             (run_id, ids)).fetchall()
     return [r[0] for r in rows]
