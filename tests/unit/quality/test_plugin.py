@@ -17,12 +17,24 @@ def test_every_route_requires_the_report_reader() -> None:
 
 
 def test_views_point_at_the_app() -> None:
-    (entry,) = PatternalarmPlugin.fastapi_apps
-    assert entry["app"] is app and entry["url_prefix"] == URL_PREFIX
-    views = {v["destination"]: v for v in PatternalarmPlugin.external_views}
-    assert views["nav"]["href"] == "patternalarm-quality/"
-    assert views["dag_run"]["href"] == "patternalarm-quality/airflow-run/{DAG_ID}/{RUN_ID}"
-    assert len({v["url_route"] for v in views.values()}) == 2
+    entry = next(e for e in PatternalarmPlugin.fastapi_apps if e["url_prefix"] == URL_PREFIX)
+    assert entry["app"] is app
+    views = {(v["destination"], v["href"]) for v in PatternalarmPlugin.external_views}
+    assert ("nav", "patternalarm-quality/") in views
+    assert ("dag_run", "patternalarm-quality/airflow-run/{DAG_ID}/{RUN_ID}") in views
+    routes = [v["url_route"] for v in PatternalarmPlugin.external_views]
+    assert len(set(routes)) == len(routes)
+
+
+def test_the_chaos_report_app_requires_its_reader_too() -> None:
+    from patternalarm_airflow.chaos import app as chaos
+    from patternalarm_airflow.chaos import require_chaos_reader
+
+    assert [d.dependency for d in chaos.router.dependencies] == [require_chaos_reader]
+    assert all(isinstance(r, APIRoute) for r in chaos.routes) and chaos.openapi_url is None
+    entry = next(e for e in PatternalarmPlugin.fastapi_apps if e["url_prefix"] == "/patternalarm-chaos")
+    assert entry["app"] is chaos
+    assert ("nav", "patternalarm-chaos/") in {(v["destination"], v["href"]) for v in PatternalarmPlugin.external_views}
 
 
 def test_paths_stay_inside_the_report_folder(tmp_path: Path) -> None:
