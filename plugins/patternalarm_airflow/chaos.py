@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
 
 if TYPE_CHECKING:
     from include.patternalarm.settings import Settings
@@ -48,19 +48,7 @@ app = FastAPI(title="patternalarm chaos experiments", dependencies=[Depends(requ
 @app.get("/{path:path}")
 def report_file(path: str) -> Response:
     """A file of the chaos report folder (``index.html`` for a folder, the list of runs at the root)."""
-    from patternalarm_airflow.plugin import resolve_inside
+    from include.patternalarm.chaos.report import render_index
+    from patternalarm_airflow.plugin import serve_from
 
-    root = report_root()
-    target = resolve_inside(root, path)
-    if target is None:
-        raise HTTPException(status_code=404, detail="not found")
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_file():
-        if target == root.resolve() / "index.html":
-            from include.patternalarm.chaos.report import render_index
-
-            return HTMLResponse(render_index([]))
-        raise HTTPException(status_code=404, detail="not found")
-    headers = {"Cache-Control": "no-store"} if target.suffix in (".html", ".json") else {}
-    return FileResponse(target, headers=headers)
+    return serve_from(report_root(), path, lambda: render_index([]))

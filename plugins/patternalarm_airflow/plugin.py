@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -105,10 +106,8 @@ def report_of_dag_run(dag_id: str, run_id: str) -> Response:
                       f"finishes; reports older than the kept ones are pruned.")
 
 
-@app.get("/{path:path}")
-def report_file(path: str) -> Response:
-    """A file of the report folder (``index.html`` for a folder)."""
-    root = report_root()
+def serve_from(root: Path, path: str, empty_index: Callable[[], str]) -> Response:
+    """A file of a report folder (``index.html`` for a folder; ``empty_index()`` while none was written)."""
     target = resolve_inside(root, path)
     if target is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -116,12 +115,18 @@ def report_file(path: str) -> Response:
         target = target / "index.html"
     if not target.is_file():
         if target == root.resolve() / "index.html":
-            from include.patternalarm.quality.report import render_index
-
-            return HTMLResponse(render_index([]))
+            return HTMLResponse(empty_index())
         raise HTTPException(status_code=404, detail="not found")
     headers = {"Cache-Control": "no-store"} if target.suffix in (".html", ".json") else {}
     return FileResponse(target, headers=headers)
+
+
+@app.get("/{path:path}")
+def report_file(path: str) -> Response:
+    """A file of the report folder (``index.html`` for a folder)."""
+    from include.patternalarm.quality.report import render_index
+
+    return serve_from(report_root(), path, lambda: render_index([]))
 
 
 def _chaos_app() -> Any:
