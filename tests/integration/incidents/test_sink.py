@@ -136,7 +136,7 @@ def test_hostile_alerts_are_dead_lettered_and_the_rest_of_their_batch_is_stored(
     good = _alerts(rule, 30, entities=3)
     hostile = hostile_alerts(rule)
     # good and hostile records interleaved, so each batch the sink reads mixes them
-    publish(topic, good[:10] + [hostile[0][0]] + good[10:20] + [hostile[1][0], hostile[2][0]] + good[20:])
+    publish(topic, [*good[:10], hostile[0][0], *good[10:20], hostile[1][0], hostile[2][0], *good[20:]])
     sink = sinks(topic=topic, group=unique("test-group"), dlq_topic=dlq, batch_size=500)
 
     wait_until(lambda: _count(stack_settings, rule) == 30, timeout=60, what="every good alert stored")
