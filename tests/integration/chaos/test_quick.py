@@ -19,7 +19,7 @@ from include.patternalarm.settings import Settings
 from include.patternalarm.topics import DOMAINS
 
 # short periods and a third of the seed rate: the subset must fit in a few minutes on a shared 2-core machine
-QUICK_CONFIG = ChaosConfig(rate_per_min=20_000, steady_s=20, fault_s=10, after_s=20, drain_timeout_s=240)
+QUICK_CONFIG = ChaosConfig(rate_per_min=20_000, steady_s=15, fault_s=10, after_s=15, drain_timeout_s=240)
 
 
 @pytest.fixture(scope="module")
