@@ -97,8 +97,8 @@ class _Kill(Experiment):
 
     def inject(self, trial: Trial) -> None:
         if trial.skip_recovery:
+            trial.held.append(self.program)  # first: cleanup brings it back even if holding it fails
             injected = faults.kill_and_hold(trial.settings, self.program)
-            trial.held.append(self.program)
         else:
             injected = faults.kill(trial.settings, self.program)
         trial.fault_at = injected.at
@@ -168,8 +168,8 @@ class BrokerKill(Experiment):
         return f"SIGKILL {self.program}, keep it down for the fault duration, start it again"
 
     def inject(self, trial: Trial) -> None:
-        injected = faults.kill_and_hold(trial.settings, self.program)
         trial.held.append(self.program)
+        injected = faults.kill_and_hold(trial.settings, self.program)
         trial.fault_at = injected.at
         trial.notes["killed"] = {"program": self.program, "pid": injected.pid}
 
@@ -201,9 +201,9 @@ class PostgresRestart(Experiment):
         return "SIGQUIT to the postmaster (immediate shutdown), the supervisor starts it again"
 
     def inject(self, trial: Trial) -> None:
-        injected = faults.postgres_immediate_restart(trial.settings, hold=trial.skip_recovery)
         if trial.skip_recovery:
             trial.held.append("postgres")
+        injected = faults.postgres_immediate_restart(trial.settings, hold=trial.skip_recovery)
         trial.fault_at = injected.at
         trial.notes["killed"] = {"program": "postgres", "pid": injected.pid, "signal": "SIGQUIT"}
 
@@ -260,10 +260,10 @@ class SchedulerKill(Experiment):
         finally:
             client.close()
         program = "airflow-scheduler"
-        injected = faults.kill_and_hold(trial.settings, program) if trial.skip_recovery else \
-            faults.kill(trial.settings, program)
         if trial.skip_recovery:
             trial.held.append(program)
+        injected = faults.kill_and_hold(trial.settings, program) if trial.skip_recovery else \
+            faults.kill(trial.settings, program)
         trial.fault_at = injected.at
         trial.notes["killed"] = {"program": program, "pid": injected.pid}
 
@@ -313,8 +313,8 @@ class GatewayDown(Experiment):
         settings, store = trial.settings, DeploymentStore.from_settings(trial.settings)
         holder = f"chaos/{trial.tag}"
         before = find_job(settings, self.domain)
-        trial.fault_at = faults.kill_and_hold(settings, "flink-sql-gateway").at
         trial.held.append("flink-sql-gateway")
+        trial.fault_at = faults.kill_and_hold(settings, "flink-sql-gateway").at
         try:
             deployer.deploy(settings, store, self.domain, requested_by=holder, lock_wait_s=30)
             trial.failures.append("a deploy while the SQL Gateway was down did not fail")
@@ -329,8 +329,8 @@ class GatewayDown(Experiment):
         # the gateway dies between the stop (savepoint) and the submission
         def progress(message: str) -> None:
             if "savepoint file:" in message and "mid_deploy_kill_at" not in trial.notes:
-                trial.notes["mid_deploy_kill_at"] = faults.kill_and_hold(settings, "flink-sql-gateway").at
                 trial.held.append("flink-sql-gateway")
+                trial.notes["mid_deploy_kill_at"] = faults.kill_and_hold(settings, "flink-sql-gateway").at
                 if not trial.skip_recovery:
                     threading.Timer(trial.fault_s, self.lift, args=(trial,)).start()
 

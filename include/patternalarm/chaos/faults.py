@@ -83,24 +83,25 @@ def kill(settings: Settings, program: str, sig: signal.Signals = signal.SIGKILL,
     return Injected(program, pid, sig.name, at)
 
 
-def kill_and_hold(settings: Settings, program: str, sig: signal.Signals = signal.SIGKILL) -> Injected:
+def kill_and_hold(settings: Settings, program: str, sig: signal.Signals = signal.SIGKILL,
+                  timeout: float = 60.0) -> Injected:
     """Kill the program and keep it down: the supervisor's automatic restart is stopped as soon as it starts."""
     injected = kill(settings, program, sig)
     sup = _supervisor(settings)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = sup.info(program)
-        if state["statename"] in ("STOPPED", "EXITED", "FATAL"):
+        name = state["statename"]
+        if name in ("STOPPED", "FATAL"):
             return injected
-        if state["pid"] != injected.pid or state["statename"] != "RUNNING":
-            try:
-                sup._proxy().supervisor.stopProcess(program, True)
+        if name in ("STARTING", "BACKOFF") or (name == "RUNNING" and state["pid"] != injected.pid):
+            try:  # the restart began: stop it (EXITED / STOPPING: the supervisor is still moving, look again)
+                sup._proxy().supervisor.stopProcess(program, False)
             except xmlrpc.client.Fault as exc:
                 if "NOT_RUNNING" not in exc.faultString:
                     raise FaultError(f"cannot hold {program} down: {exc.faultString}") from None
-            continue
-        time.sleep(0.05)
-    raise FaultError(f"{program} did not stay down after the kill")
+        time.sleep(0.1)
+    raise FaultError(f"{program} did not stay down after the kill (last state {name})")
 
 
 def stop(settings: Settings, program: str) -> Injected:
