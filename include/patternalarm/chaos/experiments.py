@@ -255,7 +255,11 @@ class SchedulerKill(Experiment):
                 if states.get("upgrade.stop_current") == "running" or states.get("upgrade.deploy") in (
                         "running", "queued", "scheduled"):
                     break
+                if client.run_state("deploy_detection_jobs", run_id) in ("success", "failed"):
+                    raise faults.FaultError(f"the deploy run ended before it was in flight: {tasks}")
                 time.sleep(0.5)
+            else:
+                raise faults.FaultError("the deploy run did not reach its upgrade within 300 s")
             trial.notes["tasks_at_kill"] = client.task_states("deploy_detection_jobs", run_id)
         finally:
             client.close()

@@ -104,6 +104,12 @@ def prepare(settings: Settings, name: str, config: ChaosConfig, *, batch_id: str
 
     sim = SimulationConfig(seed=seed)
     problems = exp.preflight(settings)
+    from include.patternalarm.flink.deploy import DeployError, check_gateway
+
+    try:
+        check_gateway(settings)
+    except DeployError as exc:
+        problems.append(str(exc))
     health = measure.platform_health(settings, 0)
     if not health.ok:
         problems.append(f"the platform is not healthy before the fault: {health.detail}")
