@@ -264,6 +264,7 @@ class SchedulerKill(Experiment):
         finally:
             client.close()
         program = "airflow-scheduler"
+        trial.notes["orphans"] = faults.children(trial.settings, program)
         if trial.skip_recovery:
             trial.held.append(program)
         injected = faults.kill_and_hold(trial.settings, program) if trial.skip_recovery else \
@@ -286,6 +287,12 @@ class SchedulerKill(Experiment):
         finally:
             client.close()
         return state in ("success", "failed") and super().recovered(trial)
+
+    def cleanup(self, trial: Trial) -> None:
+        super().cleanup(trial)
+        # the killed scheduler's LocalExecutor workers live on as orphans; once idle they never exit (and ignore
+        # SIGTERM): a supervisor that kills the whole control group (systemd, Kubernetes) reaps them; here we do
+        trial.notes["orphans_reaped"] = faults.reap_idle(trial.notes.get("orphans") or [])
 
     def check(self, trial: Trial) -> list[str]:
         tasks = trial.notes.get("dag_run_tasks") or {}

@@ -70,6 +70,40 @@ def _signal_tree(pid: int, sig: signal.Signals) -> None:
             continue
 
 
+def children(settings: Settings, program: str) -> list[int]:
+    """The pids of the program's child processes (e.g. the scheduler's executor workers)."""
+    try:
+        return [c.pid for c in psutil.Process(pid_of(settings, program)).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def reap_idle(pids: list[int], wait_s: float = 120.0) -> list[int]:
+    """SIGKILL those of ``pids`` (the orphans a kill left) that are still alive once they are idle (an Airflow
+    worker shows ``<idle>`` in its title); waits up to ``wait_s`` for a busy one to finish its task."""
+    reaped: list[int] = []
+    deadline = time.monotonic() + wait_s
+    pending = list(pids)
+    while pending:
+        for pid in list(pending):
+            try:
+                proc = psutil.Process(pid)
+                idle = "<idle>" in " ".join(proc.cmdline()) or proc.status() == psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                pending.remove(pid)
+                continue
+            if idle or time.monotonic() > deadline:
+                try:
+                    proc.kill()
+                    reaped.append(pid)
+                except psutil.Error:
+                    pass
+                pending.remove(pid)
+        if pending:
+            time.sleep(1.0)
+    return reaped
+
+
 def kill(settings: Settings, program: str, sig: signal.Signals = signal.SIGKILL, *, tree: bool = False) -> Injected:
     """Send ``sig`` to the program's process (with ``tree``, to its children too); the supervisor restarts it.
     Without ``tree`` the children live on, as after ``kill -9 <pid>`` on a host (e.g. the task processes of a
