@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.control.deployments import DeploymentStore, Overrides, merge_overrides
 from include.patternalarm.flink.deploy import (
     DeployError,
     cancel_job,
+    catalog_kwargs,
     deploy_domain,
     find_job,
     owns,
@@ -64,11 +64,6 @@ class DeploySpec:
 
     def catalog_kwargs(self) -> dict[str, Any]:
         return catalog_kwargs(self.rules_dir)
-
-
-def catalog_kwargs(rules_dir: str | None) -> dict[str, Any]:
-    """``load_catalog`` keyword arguments for a recorded rules directory (None: the shipped catalog)."""
-    return {"rules_dir": Path(rules_dir)} if rules_dir else {}
 
 
 def settings_rules_dir(settings: Settings) -> str | None:
@@ -158,6 +153,7 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
         try:
             job_id = deploy_domain(settings, domain, parallelism=spec.parallelism, savepoint_path=savepoint_path,
                                    catalog_version=spec.catalog_version, overrides=spec.overrides,
+                                   rules_dir=spec.rules_dir,
                                    auto_offset_reset=spec.startup_mode, allow_unclaimed_state=allow_unclaimed_state,
                                    restore=restore, wait_running=wait_running, on_stopped=on_stopped,
                                    progress=progress)
@@ -268,6 +264,7 @@ def rollback(settings: Settings, store: DeploymentStore, info: Mapping[str, Any]
     version = int(previous["catalog_version"]) if str(previous["catalog_version"]).isdigit() else None
     job_id = deploy_domain(settings, str(info["domain"]), parallelism=int(previous["parallelism"]),
                            catalog_version=version, overrides=previous.get("overrides") or {},
+                           rules_dir=previous.get("rules_dir"),
                            savepoint_path=info.get("savepoint"), upgrade=False, progress=progress)
     store.record(str(info["domain"]), action="rollback", status="healthy", requested_by=requested_by,
                  catalog_version=version, parallelism=int(previous["parallelism"]), job_id=job_id,

@@ -29,6 +29,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from include.patternalarm.flink.gateway import GatewayError, SqlGateway
@@ -63,6 +64,12 @@ class JobHealth:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def catalog_kwargs(rules_dir: str | None) -> dict[str, Any]:
+    """``load_catalog`` keyword arguments for a recorded rules directory (None: the shipped catalog). The
+    deployment record stores the directory with every deployment, so healing and rollbacks read the same."""
+    return {"rules_dir": Path(rules_dir)} if rules_dir else {}
 
 
 def typed_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -137,11 +144,12 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
                   auto_offset_reset: str = "earliest", consumer_group: str | None = None,
                   rules: Iterable[str] | None = None, upgrade: bool = True, allow_unclaimed_state: bool = False,
                   restore: bool = True, wait_running: float = 120.0, submit_deadline_s: float = 90.0,
+                  rules_dir: str | None = None,
                   on_stopped: Callable[[str], None] | None = None, progress: Progress = _quiet) -> str:
     """Submit the domain's detection job; returns its Flink job id (see the module docstring)."""
     if domain not in DOMAINS:
         raise DeployError(f"unknown domain {domain!r} (valid: {', '.join(DOMAINS)})")
-    catalog = load_catalog(catalog_version, overrides=overrides)
+    catalog = load_catalog(catalog_version, overrides=overrides, **catalog_kwargs(rules_dir))
     job_name = name or pipeline_name(domain)
     check_gateway(settings)  # before anything is stopped: a gateway that is down leaves the running job alone
     with FlinkRest(settings.flink_rest) as rest:
