@@ -132,8 +132,8 @@ def heal(settings: Settings, store: DeploymentStore, snap: dict[str, Any], *, re
         restore = restore_point(settings, store, snap)
         job_id = deploy_domain(settings, domain, parallelism=desired.parallelism, catalog_version=desired.version,
                                overrides=desired.overrides, rules_dir=desired.rules_dir, savepoint_path=restore,
-                               upgrade=False,
-                               auto_offset_reset=desired.startup_mode or "earliest", wait_running=180.0)
+                               upgrade=False, auto_offset_reset=desired.startup_mode or "earliest",
+                               wait_running=0)  # submit and move on: the next check sees whether it runs
         store.record(domain, action="resubmit", status="submitted", requested_by=requested_by, job_id=job_id,
                      catalog_version=desired.catalog_version, parallelism=desired.parallelism,
                      overrides=desired.overrides, rules_dir=desired.rules_dir, startup_mode=desired.startup_mode,
