@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from include.patternalarm.chaos import faults
-from include.patternalarm.chaos.measure import active_jobs, platform_health, restarts, sink_status
+from include.patternalarm.chaos.measure import platform_health, restarts, sink_status
 from include.patternalarm.topics import DOMAINS
 
 if TYPE_CHECKING:
@@ -127,10 +127,10 @@ class JobManagerKill(_Kill):
               "recorded parameters: nothing lost. Recovery waits for the monitor's next minute.")
 
     def recovered(self, trial: Trial) -> bool:
-        jobs = active_jobs(trial.settings)
-        if jobs and all(len(v) == 1 for v in jobs.values()) and "restored" not in trial.notes:
-            trial.notes["restored"] = _restored_from(trial.settings)
-        return super().recovered(trial)
+        if not super().recovered(trial):
+            return False
+        trial.notes["restored"] = _restored_from(trial.settings)
+        return True
 
     def check(self, trial: Trial) -> list[str]:
         restored = trial.notes.get("restored") or _restored_from(trial.settings)
@@ -140,12 +140,17 @@ class JobManagerKill(_Kill):
 
 
 def _restored_from(settings: Settings) -> dict[str, str | None]:
+    """Per domain, what its running job restored from (None: nothing, or Flink cannot say yet)."""
     from include.patternalarm.flink.deploy import find_job, job_health
+    from include.patternalarm.flink.rest import FlinkRestError
 
     out: dict[str, str | None] = {}
     for domain in DOMAINS:
-        job = find_job(settings, domain)
-        out[domain] = job_health(settings, job.id).restored_from if job else None
+        try:
+            job = find_job(settings, domain)
+            out[domain] = job_health(settings, job.id).restored_from if job else None
+        except FlinkRestError:  # a job still initializing answers 500 on its checkpoints
+            out[domain] = None
     return out
 
 

@@ -61,7 +61,7 @@ def platform_health(settings: Settings, checkpoint_after_ms: float, domains: Ite
                 completed = ((rest.checkpoints(active[0].id).get("latest") or {}).get("completed") or {})
                 if (completed.get("latest_ack_timestamp") or 0) <= checkpoint_after_ms:
                     problems.append(f"{domain}: no checkpoint completed since the fault")
-    except FlinkRestError as exc:
+    except FlinkRestError as exc:  # unreachable, or a job still initializing (HTTP 500 on its checkpoints)
         problems.append(f"Flink: {str(exc)[:120]}")
     sink = sink_status(settings)
     lag = ((sink or {}).get("lag") or {}).get("total")
