@@ -128,12 +128,15 @@ def kill_and_hold(settings: Settings, program: str, sig: signal.Signals = signal
         name = state["statename"]
         if name in ("STOPPED", "FATAL"):
             return injected
-        if name in ("STARTING", "BACKOFF") or (name == "RUNNING" and state["pid"] != injected.pid):
-            try:  # the restart began: stop it (EXITED / STOPPING: the supervisor is still moving, look again)
-                sup._proxy().supervisor.stopProcess(program, False)
-            except xmlrpc.client.Fault as exc:
-                if "NOT_RUNNING" not in exc.faultString:
-                    raise FaultError(f"cannot hold {program} down: {exc.faultString}") from None
+        proxy = sup._proxy().supervisor
+        try:
+            if name in ("STARTING", "BACKOFF") or (name == "RUNNING" and state["pid"] != injected.pid):
+                proxy.stopProcess(program, False)  # the restart began: stop it …
+            if name in ("STARTING", "RUNNING", "STOPPING") and state["pid"] not in (0, injected.pid):
+                proxy.signalProcess(program, "KILL")  # … now (a starting broker may ignore SIGTERM for a minute)
+        except xmlrpc.client.Fault as exc:  # EXITED / a state that moved on meanwhile: look again
+            if not any(code in exc.faultString for code in ("NOT_RUNNING", "BAD_SIGNAL")):
+                raise FaultError(f"cannot hold {program} down: {exc.faultString}") from None
         time.sleep(0.1)
     raise FaultError(f"{program} did not stay down after the kill (last state {name})")
 
@@ -149,12 +152,18 @@ def stop(settings: Settings, program: str) -> Injected:
 def bring_back(settings: Settings, program: str, timeout: float = 120.0) -> float:
     """Start a held-down program again; returns when the supervisor reports it RUNNING (epoch seconds)."""
     sup = _supervisor(settings)
-    sup.start(program)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sup.info(program)["statename"] == "RUNNING":
+        state = sup.info(program)["statename"]
+        if state == "RUNNING":
             return time.time()
-        time.sleep(0.2)
+        if state in ("STOPPED", "EXITED", "FATAL", "BACKOFF"):  # (STOPPING: wait until it is stopped)
+            try:
+                sup.start(program)
+            except xmlrpc.client.Fault as exc:
+                if "ALREADY_STARTED" not in exc.faultString and "SPAWN_ERROR" not in exc.faultString:
+                    raise FaultError(f"cannot start {program}: {exc.faultString}") from None
+        time.sleep(0.5)
     raise FaultError(f"{program} not RUNNING {timeout:.0f}s after it was started again")
 
 
