@@ -23,7 +23,10 @@ domain).
 Params: `start`/`end` (ISO-8601 UTC on whole minutes; default: the last full hour that ended at
 least `settle_minutes` ago), `domains`, `margin_minutes`, `catalog_version` / `rule_overrides` (the
 rule parameters deployed, if not the catalog defaults), `topics` (read other topics, e.g. a replay),
-`label`. Scheduled hourly at :10. The `reconcile` task updates the `reconciliation_runs` asset, which
+`label`. Without `catalog_version` / `rule_overrides`, each domain is re-detected with the catalog
+version and parameter overrides its job ran with over the range (`detection_deployments`; when a
+redeploy falls inside the range, the deployment live longest is used and the log says so).
+Scheduled hourly at :10. The `reconcile` task updates the `reconciliation_runs` asset, which
 triggers `validate_incident_tables`.
 """
 
@@ -37,7 +40,8 @@ from patternalarm_airflow.operators.spark import PatternalarmSparkSubmitOperator
 DOMAINS = ["payments", "gaming", "iot"]
 # a finished reconciliation triggers validate_incident_tables (scheduled on this asset or hourly)
 RECONCILIATION_RUNS = Asset(name="reconciliation_runs", uri="patternalarm://incident-store/reconciliation_runs")
-DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=1),
+                "execution_timeout": pendulum.duration(minutes=30)}
 _TIME = {"type": ["null", "string"], "format": "date-time"}
 
 PARAMS = {
@@ -54,7 +58,8 @@ PARAMS = {
     "catalog_version": Param(None, type=["null", "integer"], minimum=1,
                              description="Rule catalog version (empty: each domain's deployed version as "
                                          "detection_deployments records it, else the newest)."),
-    "rule_overrides": Param({}, type="object", description="Parameter overrides as deployed: {rule: {param: value}}."),
+    "rule_overrides": Param({}, type="object", description="Parameter overrides {rule: {param: value}} (empty: "
+                                                           "those each job ran with, from detection_deployments)."),
     "rules": Param([], type="array", items={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}, uniqueItems=True,
                    description="Re-detect only these rules (empty: every rule the batch can run)."),
     "topics": Param({}, type="object", additionalProperties={"type": "string", "pattern": "^[A-Za-z0-9._-]+$"},
@@ -85,7 +90,7 @@ def reconcile_detection():
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.patternalarm.batch.plan import PlanError, jdbc_url, plan_reconciliation
-        from include.patternalarm.batch.runs import deployed_catalog_versions, open_reconciliation
+        from include.patternalarm.batch.runs import deployed_parameters, dominant, open_reconciliation
         from include.patternalarm.batch.timerange import RangeError, resolve_range
         from include.patternalarm.rules import load_catalog
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
@@ -94,22 +99,32 @@ def reconcile_detection():
         db = BaseHook.get_connection(IncidentStoreHook.default_conn_name)
         reference = pendulum.instance(dag_run.run_after) if dag_run and dag_run.run_after else pendulum.now("UTC")
         hook = IncidentStoreHook()
-        try:  # the rule versions the detection jobs ran: what their alert ids carry
-            end = resolve_range(params.get("start"), params.get("end"), reference=reference,
-                                settle=pendulum.duration(minutes=params.get("settle_minutes") or 0)).end
-            deployed = deployed_catalog_versions(hook, list(params.get("domains") or []), end)
+        try:  # the rule versions and parameters the detection jobs ran with (their alert ids carry the versions)
+            rng = resolve_range(params.get("start"), params.get("end"), reference=reference,
+                                settle=pendulum.duration(minutes=params.get("settle_minutes") or 0))
+            history = deployed_parameters(hook.deployments(), list(params.get("domains") or []), rng.start, rng.end)
         except (RangeError, TypeError):
-            deployed = {}  # plan_reconciliation explains what is wrong with the params
+            history = {}  # plan_reconciliation explains what is wrong with the params
+        live = {d: dominant(segments) for d, segments in history.items() if segments}
+        for domain, segments in history.items():
+            if len(segments) > 1:
+                logging.getLogger(__name__).warning(
+                    "%s: %d deployments in the range (parameters %s); re-detecting with those live longest: %s",
+                    domain, len(segments), [(str(s["from"]), s["overrides"]) for s in segments], live[domain])
+        deployed = {d: s["catalog_version"] for d, s in live.items() if s["catalog_version"]}
         try:
             cfg = plan_reconciliation(params, reference=reference, bootstrap=kafka or "", load_catalog=load_catalog,
                                       jdbc=jdbc_url(db.host, db.port, db.schema), jdbc_user=db.login or "",
-                                      deployed_versions=deployed)
+                                      deployed_versions=deployed,
+                                      deployed_overrides={d: s["overrides"] for d, s in live.items()})
         except PlanError as exc:
             raise AirflowFailException(f"invalid params: {exc}") from None
         open_reconciliation(hook, cfg, dag_run_id=dag_run.run_id if dag_run else None, label=params.get("label"))
         logging.getLogger(__name__).info(
-            "reconciliation %s: range %s, domains %s, catalog versions deployed %s, rules %s, read from %s",
+            "reconciliation %s: range %s, domains %s, catalog versions deployed %s, overrides %s, rules %s, "
+            "read from %s",
             cfg.run_id, cfg.range, ", ".join(cfg.domains), deployed or "unknown (newest catalog)",
+            {d: s["overrides"] for d, s in live.items()} or "none",
             ", ".join(f"{r.rule_id} v{r.version}" for r in cfg.rules) or "none",
             {d: str(cfg.read_range(d).start) for d in cfg.domains})
         return {"run_id": cfg.run_id, "config": cfg.to_json(), "topics": dict(cfg.topics),

@@ -28,7 +28,8 @@ from airflow.sdk import Param, dag, task
 from patternalarm_airflow.operators.spark import PatternalarmSparkSubmitOperator
 
 DOMAINS = ["payments", "gaming", "iot"]
-DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=2)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(minutes=2),
+                "execution_timeout": pendulum.duration(minutes=30)}
 _TIME = {"type": ["null", "string"], "format": "date-time"}
 
 PARAMS = {

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=10)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=10),
+                "execution_timeout": pendulum.duration(minutes=5)}
 
 
 @dag(

@@ -2,15 +2,20 @@
 ### monitor_detection_jobs
 
 Every minute: the state of each domain's detection job, the age of its last completed checkpoint,
-its restarts since the previous check and back-pressure, and the incident sink's consumer lag.
+its restarts since the previous check and the back-pressure of its most back-pressured subtask, the
+incident sink's consumer lag, and the disk that holds Flink's checkpoints.
 
-A job that is gone, failed or cancelled is **resubmitted** from its latest retained checkpoint at the
-catalog version and parallelism of its last healthy deployment (`detection_deployments`) — unless
-its newest record there is a `stop` (a deploy is replacing it, or it was stopped on purpose). Each
-failing check keeps one incident open in the `platform` domain of the incident store
+A job that is gone, failed or cancelled is **resubmitted** with the spec of its last healthy
+deployment (`detection_deployments`: catalog version, parameter overrides, parallelism) from its
+newest retained checkpoint — from Flink, or from disk when a restarted JobManager forgot the job —
+unless an operator stopped it (`deploy stop`) or a deploy holds the domain's deployment lock. A job
+that fails the same way after every resubmission is retried after 1, 2, 4 … minutes, not every minute.
+
+Retained checkpoints and savepoints that neither healing nor a rollback needs any more are deleted
+(older than an hour); disk pressure on the data directory is a finding like the others.
+
+Each failing check keeps one incident open in the `platform` domain of the incident store
 (`bin/patternalarm incidents list --domain platform`); it is resolved when the check passes again.
-A TaskManager that dies is restarted by the stack's supervisor and the job by Flink's restart
-strategy; this DAG watches that recovery and escalates restart storms.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from airflow.sdk import dag, get_current_context, task
 
 from include.patternalarm.topics import DOMAINS
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=5)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=5),
+                "execution_timeout": pendulum.duration(minutes=4)}
 
 
 @dag(
@@ -61,21 +67,43 @@ def monitor_detection_jobs():
         healed = []
         for snap in snapshots:
             result = heal(flink, store, snap, requested_by=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
-            if result:
+            if not result:
+                continue
+            if result.get("skipped"):
+                print(f"not healing {result['domain']}: {result['skipped']}")
+            elif result.get("backoff"):
+                print(f"not healing {result['domain']} yet: it failed the same way after {result['streak']} "
+                      f"resubmission(s); next attempt in {result['retry_in_s']}s ({result['cause']})")
+            else:
                 print(f"healed {result['domain']}: job {result['replaced']} was {result['was']}; "
-                      f"resubmitted as {result['job_id']} from {result['restored_from'] or 'committed offsets'}")
-                healed.append(result)
+                      f"resubmitted as {result['job_id']} from {result['restored_from'] or 'committed offsets'}"
+                      f" with overrides {result['overrides'] or 'none'}")
+            healed.append(result)
         return healed
 
     @task
-    def report(snapshots: list[dict], lag: int | None, healed: list[dict]) -> dict:
+    def checkpoints_and_disk() -> dict:
+        """Delete retained checkpoints/savepoints nothing needs any more; measure the data disk."""
+        from include.patternalarm.control.checkpoints import clean, disk_usage, summarize
+        from patternalarm_airflow.hooks.flink import FlinkHook
+        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
+
+        settings = FlinkHook().settings
+        result = clean(settings, IncidentStoreHook().deployments(), DOMAINS)
+        print(summarize(result), *result["errors"], sep="\n")
+        for item in result["deleted"]:
+            print(f"  deleted {item['path']} ({item['bytes']} bytes, {item['age_s']}s old)")
+        return disk_usage(settings)
+
+    @task
+    def report(snapshots: list[dict], lag: int | None, healed: list[dict], disk: dict) -> dict:
         from include.patternalarm.control.health import HealthThresholds
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
         from patternalarm_airflow.monitor import assess, report_incidents, stopped_on_purpose
 
         store = IncidentStoreHook()
         expected = {d for d in DOMAINS if store.desired_deployment(d) and not stopped_on_purpose(store, d)}
-        findings = assess(snapshots, lag, HealthThresholds(), expected)
+        findings = assess(snapshots, lag, HealthThresholds(), expected, healed, disk)
         for f in findings:
             print(f"[{f.severity:>8}] {f.entity:<14} {f.check:<15} {f.detail}")
         outcome = report_incidents(store, findings, healed)
@@ -83,7 +111,7 @@ def monitor_detection_jobs():
         return outcome
 
     snaps = snapshot_jobs()
-    report(snaps, incident_sink_lag(), heal_jobs(snaps))
+    report(snaps, incident_sink_lag(), heal_jobs(snaps), checkpoints_and_disk())
 
 
 monitor_detection_jobs()

@@ -32,7 +32,9 @@ from include.patternalarm.topics import DOMAINS, EVENTS
 from patternalarm_airflow.operators.flink import FlinkRescaleJobOperator
 from patternalarm_airflow.sensors.kafka_lag import KafkaConsumerLagSensor
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=5)}
+# the lag watch may last up to an hour (watch_s): every task is bounded a little above that
+DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=5),
+                "execution_timeout": pendulum.duration(minutes=75)}
 GROUPS = {group_id(domain): [EVENTS[domain]] for domain in DOMAINS}
 
 

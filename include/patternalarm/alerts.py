@@ -1,8 +1,11 @@
 """The alert contract (docs/contracts.md): parse and validate one Kafka record into an ``Alert``.
 
 One implementation for every consumer — the incident sink, scoring, the tests — and the same
-deterministic ``alert_id`` the Flink jobs compute in SQL (``SHA256(CONCAT_WS('|', rule_id,
-rule_version, entity, first matched event_id))``).
+deterministic ``alert_id`` the Flink jobs and the Spark batch path compute in SQL: sha256 of the
+parts ``rule_id``, ``rule_version``, ``entity``, ``first matched event_id``, each escaped (``\\`` →
+``\\\\``, then ``|`` → ``\\|``) and joined with ``|``. Escaping keeps two different alerts from
+sharing an id (entity ``a|b`` + event ``c`` vs entity ``a`` + event ``b|c``); parts without those
+characters hash exactly as the unescaped join did, so existing ids do not change.
 
 Anything that does not meet the contract raises ``InvalidAlert`` with a reason code from the
 dead-letter contract (``malformed_json``, ``missing_field:<name>``, ``wrong_type:<name>``,
@@ -111,9 +114,21 @@ class Alert:
         return self._fields(format_time)
 
 
+#: The separator of the alert id's parts, and the escape character that keeps it unambiguous.
+ID_SEPARATOR = "|"
+ID_ESCAPE = "\\"
+
+
+def escape_id_part(part: object) -> str:
+    """One part of the alert id: ``\\`` doubled first, then ``|`` escaped as ``\\|``."""
+    return str(part).replace(ID_ESCAPE, ID_ESCAPE * 2).replace(ID_SEPARATOR, ID_ESCAPE + ID_SEPARATOR)
+
+
 def alert_id_for(rule_id: str, rule_version: int, entity: str, first_event_id: str) -> str:
-    """The contract's deterministic id: sha256 hex of ``rule_id|rule_version|entity|first matched event id``."""
-    return hashlib.sha256(f"{rule_id}|{rule_version}|{entity}|{first_event_id}".encode()).hexdigest()
+    """The contract's deterministic id: sha256 hex of the escaped parts
+    ``rule_id|rule_version|entity|first matched event id`` (see the module docstring)."""
+    parts = (rule_id, rule_version, entity, first_event_id)
+    return hashlib.sha256(ID_SEPARATOR.join(escape_id_part(p) for p in parts).encode()).hexdigest()
 
 
 def format_time(value: datetime) -> str:
@@ -139,7 +154,10 @@ def parse_time(name: str, value: Any) -> datetime:
         raise InvalidAlert(f"wrong_type:{name}", f"{name} {value[:64]!r} is not an ISO-8601 timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 fall outside the years 1..9999 in UTC
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidAlert("invalid_alert", f"{name} {value[:64]!r} is out of range once converted to UTC") from None
 
 
 def _json_type(value: Any) -> str:

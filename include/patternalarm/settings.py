@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     flink_sql_gateway_heap: str = "768m"
     airflow_parallelism: int = 4
     stack_start_timeout_s: float = 300.0
+    db_connect_timeout_s: float = 10.0  # every database connection made from these settings
 
     # --- endpoints (default: the local stack; set them to use external clusters) ---------------
     kafka_bootstrap: str | None = None
@@ -170,7 +171,9 @@ class Settings(BaseSettings):
         return value.get_secret_value()
 
     def db_conninfo(self, purpose: str = "reporting", dbname: str | None = None) -> str:
-        """A libpq connection string for role ``purpose`` (see ``DB_ROLES``)."""
+        """A libpq connection string for role ``purpose`` (see ``DB_ROLES``). Connecting gives up after
+        ``db_connect_timeout_s`` and TCP keepalives notice a server that went away, so no caller waits on a
+        dead database forever (callers may still pass their own ``connect_timeout``)."""
         from psycopg.conninfo import make_conninfo
 
         return make_conninfo(
@@ -180,6 +183,8 @@ class Settings(BaseSettings):
             user=DB_ROLES[purpose],
             password=self.secret(f"db_{purpose}_password"),
             application_name=f"patternalarm-{purpose}",
+            connect_timeout=int(self.db_connect_timeout_s),
+            keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
         )
 
 

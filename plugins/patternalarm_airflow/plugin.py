@@ -1,4 +1,5 @@
-"""patternalarm's Airflow plugin: the incident console and the data-quality report inside the Airflow UI.
+"""patternalarm's Airflow plugin: the incident console, the data-quality report and the chaos report
+(``patternalarm_airflow.chaos``) inside the Airflow UI.
 
 The incident console (``console/``: queue, incident pages, actions, rule quality) is a FastAPI app
 mounted at ``/patternalarm-incidents`` and shown as *Browse → Incidents*; see its package docstring.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,18 +40,22 @@ DAG_ID = "validate_incident_tables"
 _RUN_DIR = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
 
-async def require_report_reader(request: Request) -> Any:
-    """The authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)."""
+async def require_dag_run_reader(request: Request, dag_id: str, what: str) -> Any:
+    """The authenticated Airflow user, if they may read the runs of ``dag_id`` (else 401/403)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
     user = await authenticated_user(request)  # 401 without a valid token or session cookie
     allowed = get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
-                                                   details=DagDetails(id=DAG_ID), user=user)
+                                                   details=DagDetails(id=dag_id), user=user)
     if not allowed:
-        raise HTTPException(status_code=403, detail=f"reading the data-quality report needs read access to "
-                                                    f"the runs of the {DAG_ID} DAG")
+        raise HTTPException(status_code=403, detail=f"{what} needs read access to the runs of the {dag_id} DAG")
     return user
+
+
+async def require_report_reader(request: Request) -> Any:
+    """The authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)."""
+    return await require_dag_run_reader(request, DAG_ID, "reading the data-quality report")
 
 
 def report_root() -> Path:
@@ -105,10 +111,8 @@ def report_of_dag_run(dag_id: str, run_id: str) -> Response:
                       f"finishes; reports older than the kept ones are pruned.")
 
 
-@app.get("/{path:path}")
-def report_file(path: str) -> Response:
-    """A file of the report folder (``index.html`` for a folder)."""
-    root = report_root()
+def serve_from(root: Path, path: str, empty_index: Callable[[], str]) -> Response:
+    """A file of a report folder (``index.html`` for a folder; ``empty_index()`` while none was written)."""
     target = resolve_inside(root, path)
     if target is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -116,12 +120,24 @@ def report_file(path: str) -> Response:
         target = target / "index.html"
     if not target.is_file():
         if target == root.resolve() / "index.html":
-            from include.patternalarm.quality.report import render_index
-
-            return HTMLResponse(render_index([]))
+            return HTMLResponse(empty_index())
         raise HTTPException(status_code=404, detail="not found")
     headers = {"Cache-Control": "no-store"} if target.suffix in (".html", ".json") else {}
     return FileResponse(target, headers=headers)
+
+
+@app.get("/{path:path}")
+def report_file(path: str) -> Response:
+    """A file of the report folder (``index.html`` for a folder)."""
+    from include.patternalarm.quality.report import render_index
+
+    return serve_from(report_root(), path, lambda: render_index([]))
+
+
+def _chaos_app() -> Any:
+    from patternalarm_airflow.chaos import app as chaos
+
+    return chaos
 
 
 class PatternalarmPlugin(AirflowPlugin):
@@ -129,6 +145,7 @@ class PatternalarmPlugin(AirflowPlugin):
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": app, "url_prefix": URL_PREFIX, "name": "patternalarm data quality"},
         {"app": console_app, "url_prefix": CONSOLE_PREFIX, "name": "patternalarm incident console"},
+        {"app": _chaos_app(), "url_prefix": "/patternalarm-chaos", "name": "patternalarm chaos experiments"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {"name": "Incidents", "href": f"{CONSOLE_PREFIX.lstrip('/')}/", "destination": "nav",
@@ -137,4 +154,6 @@ class PatternalarmPlugin(AirflowPlugin):
          "url_route": "data-quality"},
         {"name": "Data quality", "href": f"{URL_PREFIX.lstrip('/')}/airflow-run/{{DAG_ID}}/{{RUN_ID}}",
          "destination": "dag_run", "url_route": "data-quality-run"},
+        {"name": "Chaos experiments", "href": "patternalarm-chaos/", "destination": "nav", "category": "browse",
+         "url_route": "chaos-experiments"},
     ]

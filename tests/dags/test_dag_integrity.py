@@ -78,3 +78,10 @@ def test_a_finished_reconciliation_triggers_the_incident_table_validation(dagbag
     consumed = {(a.name, a.uri) for a in condition.iter_assets().values()} if hasattr(condition, "iter_assets") \
         else {(condition.name, condition.uri)}
     assert produced & consumed, f"reconcile produces {produced}, validation is scheduled on {consumed}"
+
+
+def test_every_task_has_an_execution_timeout(dagbag) -> None:
+    """A hung network call must not hold a worker slot (or the deployment lock) forever: every task is bounded."""
+    unbounded = [f"{dag_id}.{task.task_id}" for dag_id, dag in dagbag.dags.items() for task in dag.tasks
+                 if task.execution_timeout is None]
+    assert not unbounded, f"tasks without execution_timeout: {unbounded}"

@@ -1,12 +1,14 @@
 -- Wraps each rule's final SELECT (entity, first_event_id, first_event_time, last_event_time,
 -- evidence) into the alert JSON of docs/contracts.md. The alert_id is deterministic:
--- sha256(rule_id|rule_version|entity|first matched event_id), so a replay or a restart from a
--- checkpoint re-emits the same id. detected_at is Flink's processing time.
+-- sha256(rule_id|rule_version|entity|first matched event_id) with `\` doubled and `|` escaped in each
+-- part (docs/contracts.md), so a replay or a restart from a checkpoint re-emits the same id.
+-- detected_at is Flink's processing time.
 INSERT INTO alerts_sink
 SELECT entity, CONCAT(SUBSTR(h, 1, CHAR_LENGTH(h) - 1), ',"evidence":', evidence, '}')
 FROM (
   SELECT entity, evidence, JSON_OBJECT(
-    KEY 'alert_id' VALUE SHA256(CONCAT_WS('|', '{{ rule.id }}', '{{ rule.version }}', entity, first_event_id)),
+    KEY 'alert_id' VALUE SHA256(CONCAT_WS('|', '{{ rule.id }}', '{{ rule.version }}',
+      REPLACE(REPLACE(entity, '\', '\\'), '|', '\|'), REPLACE(REPLACE(first_event_id, '\', '\\'), '|', '\|'))),
     KEY 'rule_id' VALUE '{{ rule.id }}',
     KEY 'rule_version' VALUE {{ rule.version }},
     KEY 'domain' VALUE '{{ domain.name }}',

@@ -66,14 +66,17 @@ def _domains(value: Any) -> tuple[str, ...]:
 
 def plan_reconciliation(params: Mapping[str, Any], *, reference: datetime, bootstrap: str, jdbc: str,
                         jdbc_user: str, load_catalog: Callable[..., Any], run_id: str | None = None,
-                        deployed_versions: Mapping[str, int] | None = None) -> ReconcileConfig:
+                        deployed_versions: Mapping[str, int] | None = None,
+                        deployed_overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None
+                        ) -> ReconcileConfig:
     """The ``ReconcileConfig`` of one run.
 
     params: ``start``/``end`` (ISO-8601, optional: default the last full hour that ended at least
     ``settle_minutes`` ago), ``domains``, ``margin_minutes`` (optional; default from the rules'
     windows), ``catalog_version`` (optional: else each domain's ``deployed_versions`` entry, else the
-    newest), ``rule_overrides`` ({rule: {param: value}}, as deployed), ``rules`` (optional subset to
-    re-detect), ``topics`` (optional overrides).
+    newest), ``rule_overrides`` ({rule: {param: value}}; empty: each domain's ``deployed_overrides``,
+    the parameter overrides its job ran with — see ``batch.runs.deployed_parameters``), ``rules``
+    (optional subset to re-detect), ``topics`` (optional overrides).
     """
     domains = _domains(params.get("domains", list(DOMAINS)))
     settle = params.get("settle_minutes", 5)
@@ -96,15 +99,19 @@ def plan_reconciliation(params: Mapping[str, Any], *, reference: datetime, boots
     topics = topics_from(params.get("topics"))
     # the platform's deployments say nothing about jobs reading other topics (a replay, a test)
     deployed = {d: v for d, v in (deployed_versions or {}).items() if topics.get(d) == EVENTS.get(d)}
+    ran_with = {d: dict(v) for d, v in (deployed_overrides or {}).items() if topics.get(d) == EVENTS.get(d)}
     specs = []
-    catalogs: dict[int | None, Any] = {}
+    catalogs: dict[tuple[int | None, str], Any] = {}
     try:
         for domain in [d for d in domains if d in ALERT_DOMAINS] or [None]:
             chosen = version if version is not None else deployed.get(domain) if domain else None
-            if chosen not in catalogs:
-                catalogs[chosen] = load_catalog(chosen, overrides=overrides)
+            # explicit overrides win; otherwise the domain re-detects with what its job ran with
+            used = overrides if overrides or not domain else ran_with.get(domain, {})
+            key = (chosen, repr(sorted((o, sorted(p.items())) for o, p in used.items())))
+            if key not in catalogs:
+                catalogs[key] = load_catalog(chosen, overrides=used)
             if domain:
-                specs += rule_specs_from_catalog(catalogs[chosen], [domain], rules)
+                specs += rule_specs_from_catalog(catalogs[key], [domain], rules)
     except (BatchRuleError, ValueError) as exc:
         raise PlanError(f"rules: {exc}") from None
     catalog = next(iter(catalogs.values()))

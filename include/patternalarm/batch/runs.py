@@ -7,6 +7,7 @@ Functions take any DB-API style runner with ``run(sql, parameters=...)`` and
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Protocol
 
 from include.patternalarm.batch.reconcile import ReconcileConfig
@@ -18,19 +19,29 @@ class Runner(Protocol):
     def get_first(self, sql: str, parameters: Any = ...) -> Any: ...
 
 
-def deployed_catalog_versions(db: Runner, domains: list[str], before: Any) -> dict[str, int]:
-    """Per domain, the rule catalog version of the detection job deployed last before ``before``
-    (``detection_deployments``, the control plane's record); domains never deployed are absent."""
-    versions: dict[str, int] = {}
-    for domain in domains:
-        row = db.get_first(
-            """SELECT catalog_version FROM detection_deployments
-               WHERE domain = %s AND requested_at < %s AND status IN ('healthy', 'submitted')
-                 AND action IN ('deploy', 'upgrade', 'rollback', 'resubmit', 'rescale')
-               ORDER BY requested_at DESC LIMIT 1""", parameters=(domain, before))
-        if row and str(row[0]).isdigit():
-            versions[domain] = int(row[0])
-    return versions
+def parameter_segments(history: list[Any], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The deployments live during [start, end) as segments (from, to, catalog version, overrides, job), from
+    ``DeploymentStore.history`` (oldest first: the one live at ``start``, then each that replaced it)."""
+    segments: list[dict[str, Any]] = []
+    for i, record in enumerate(history):
+        begin = max(record.requested_at, start)
+        until = min(history[i + 1].requested_at, end) if i + 1 < len(history) else end
+        if until > begin:
+            segments.append({"from": begin, "to": until, "catalog_version": record.version,
+                             "overrides": dict(record.overrides), "job_id": record.job_id, "action": record.action})
+    return segments
+
+
+def deployed_parameters(store: Any, domains: list[str], start: datetime, end: datetime
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """Per domain, the parameters its detection job ran with over [start, end): the segments of
+    ``parameter_segments`` (a range with a redeploy in it has several). ``store``: a ``DeploymentStore``."""
+    return {d: parameter_segments(store.history(d, start, end), start, end) for d in domains}
+
+
+def dominant(segments: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The segment that covers most of the range (what a single re-detection uses)."""
+    return max(segments, key=lambda s: s["to"] - s["from"]) if segments else None
 
 
 def open_reconciliation(db: Runner, cfg: ReconcileConfig, *, dag_run_id: str | None, label: str | None) -> None:

@@ -175,13 +175,22 @@ ORDER BY m.minute_ms
 """
 
 
+def escaped_id_part(column: str) -> str:
+    """Spark SQL for one escaped part of the alert id (``include.patternalarm.alerts.escape_id_part``):
+    every backslash doubled, then every ``|`` preceded by a backslash (string literals here use
+    backslash escapes, so ``'\\\\'`` is one backslash)."""
+    return rf"replace(replace({column}, '\\', '\\\\'), '|', '\\|')"
+
+
 def matches_sql(spec: RuleSpec, input_view: str) -> str:
     """The rule's matches over ``input_view`` (pre-filtered to the entities that can match) with
-    their ``alert_id``: sha256 of ``rule_id|rule_version|entity|first matched event id``."""
+    their ``alert_id``: sha256 of the escaped ``rule_id|rule_version|entity|first matched event id``
+    (rule ids and versions never contain ``|`` or a backslash: ``RuleSpec`` validates them)."""
     rule = batch_rule(spec.rule_id)
     return f"""
 SELECT '{spec.rule_id}' AS rule_id, {int(spec.version)} AS rule_version, m.entity,
-       sha2(concat_ws('|', '{spec.rule_id}', '{int(spec.version)}', m.entity, m.first_id), 256) AS alert_id,
+       sha2(concat_ws('|', '{spec.rule_id}', '{int(spec.version)}', {escaped_id_part("m.entity")},
+                      {escaped_id_part("m.first_id")}), 256) AS alert_id,
        m.first_id, m.first_ts_ms, m.last_id, m.last_ts_ms, m.last_kafka_ts_ms, m.n
 FROM ({rule.detect_sql(spec, rule.candidate_input_sql(spec, input_view))}) m
 """

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "demo",
     "datasets",
     "backtest",
+    "chaos",
 )
 
 for _name in COMMAND_MODULES:

@@ -92,3 +92,69 @@ def assess_sink_lag(lag: int | None, t: HealthThresholds) -> Finding:
         return Finding("sink_lag", "incident-sink", "critical", "incident sink consumer group has no committed offsets")
     severity = "critical" if lag > t.max_sink_lag else "ok"
     return Finding("sink_lag", "incident-sink", severity, f"{lag} alert(s) not yet stored (limit {t.max_sink_lag})")
+
+
+# --- healing a job that keeps failing the same way -------------------------------------------------
+
+@dataclass(frozen=True)
+class HealAttempt:
+    """One resubmission by the monitor: when, what state the replaced job was in, and its root cause."""
+
+    at: float  # epoch seconds
+    was: str | None
+    cause: str | None
+
+
+@dataclass(frozen=True)
+class HealBackoff:
+    base_s: float = 60.0  # the wait after the first repeat of a failure; doubles with every further repeat
+    max_s: float = 3600.0
+
+
+def heal_delay(attempts: list[HealAttempt], state: str | None, cause: str | None, now: float,
+               policy: HealBackoff | None = None) -> tuple[float, int]:
+    """(seconds to wait before resubmitting again, how many resubmissions in a row met the same failure).
+
+    A job that is gone, cancelled or finished is resubmitted at once. A job that FAILED with the same root
+    cause as the jobs of the last ``n`` resubmissions waits ``base · 2^(n-1)`` seconds (capped) after the
+    latest one: a job that fails the same way every minute is resubmitted after 1, 2, 4, 8 … minutes
+    instead of every minute forever, and the monitor says so in a platform incident.
+    """
+    policy = policy or HealBackoff()
+    if state != "FAILED" or not cause:
+        return 0.0, 0
+    streak = 0
+    for attempt in sorted(attempts, key=lambda a: a.at, reverse=True):
+        if attempt.was == "FAILED" and attempt.cause == cause:
+            streak += 1
+        else:
+            break
+    if streak == 0:
+        return 0.0, 0
+    wait = min(policy.max_s, policy.base_s * 2 ** (streak - 1))
+    latest = max(a.at for a in attempts)
+    return max(0.0, latest + wait - now), streak
+
+
+# --- disk -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DiskThresholds:
+    min_free_ratio: float = 0.10  # critical below 10 % free on the data directory's filesystem
+    min_free_bytes: int = 2 * 2**30  # … or below 2 GiB free
+    warn_free_ratio: float = 0.20
+
+
+def assess_disk(free_bytes: int, total_bytes: int, flink_state_bytes: int, t: DiskThresholds | None = None,
+                entity: str = "data-dir") -> Finding:
+    """Disk pressure on the filesystem that holds Flink's checkpoints and savepoints (and everything else)."""
+    t = t or DiskThresholds()
+    ratio = free_bytes / total_bytes if total_bytes else 0.0
+    gib = 2**30
+    detail = (f"{free_bytes / gib:.1f} GiB free of {total_bytes / gib:.1f} GiB ({ratio:.0%}); retained Flink "
+              f"checkpoints and savepoints take {flink_state_bytes / gib:.2f} GiB")
+    if ratio < t.min_free_ratio or free_bytes < t.min_free_bytes:
+        return Finding("disk_pressure", entity, "critical", detail)
+    if ratio < t.warn_free_ratio:
+        return Finding("disk_pressure", entity, "warning", detail)
+    return Finding("disk_pressure", entity, "ok", detail)

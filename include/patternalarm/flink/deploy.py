@@ -9,6 +9,14 @@ The API the CLI uses now and Airflow hooks wrap later:
   False, which raises instead); ``parallelism=None`` keeps the running job's parallelism (1 for a
   first deploy); ``restore=False`` still takes the savepoint (for a rollback) but starts without
   state — for upgrades that change the plan (operator state would not map or not deserialize).
+  Before anything is stopped the SQL Gateway must answer (a gateway that is down fails the deploy
+  cleanly, the running job untouched); after the stop, a submission that cannot reach the gateway is
+  retried until ``submit_deadline_s``, and a job of the same name that appeared meanwhile (the
+  gateway died after submitting it) is adopted instead of submitting a second one. ``on_stopped``
+  hears the savepoint as soon as it exists (the deployment record keeps it for a retry or a
+  rollback). A job without restored state reads partitions that have no committed offset from
+  ``auto_offset_reset`` — ``earliest`` by default, so a first deploy processes the events sent
+  before it ran.
 - ``stop_domain(settings, domain)`` / ``stop_job(settings, job_id)`` → savepoint path.
 - ``find_job(settings, domain)`` → the running job (by ``pipeline.name``, e.g. patternalarm-payments).
 - ``job_health(settings, job_id)`` → state, tasks, restarts, last checkpoint, restored-from.
@@ -16,14 +24,17 @@ The API the CLI uses now and Airflow hooks wrap later:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from include.patternalarm.flink.gateway import GatewayError, SqlGateway
 from include.patternalarm.flink.rest import FlinkRest, FlinkRestError, JobInfo
-from include.patternalarm.rules import JobTopics, load_catalog, pipeline_name, render_job
+from include.patternalarm.rules import Catalog, JobTopics, load_catalog, pipeline_name, render_job
 from include.patternalarm.settings import Settings
 from include.patternalarm.topics import DOMAINS
 
@@ -49,9 +60,48 @@ class JobHealth:
     parallelism: int
     detail: str
     catalog_version: int | None = None
+    overrides_digest: str | None = None  # from the job's global parameters (see ``overrides_digest``)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def catalog_kwargs(rules_dir: str | None) -> dict[str, Any]:
+    """``load_catalog`` keyword arguments for a recorded rules directory (None: the shipped catalog). The
+    deployment record stores the directory with every deployment, so healing and rollbacks read the same."""
+    return {"rules_dir": Path(rules_dir)} if rules_dir else {}
+
+
+def typed_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The overrides as the values the catalog coerced them to (``"90"`` → ``90``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for owner, params in overrides.items():
+        values = _values_of(catalog, owner)
+        out[owner] = {name: values.get(name, value) for name, value in params.items()}
+    return out
+
+
+def _values_of(catalog: Catalog, owner: str) -> dict[str, Any]:
+    if owner == "job":
+        return dict(catalog.job_values)
+    if owner in catalog.domains:
+        return dict(catalog.domains[owner].values)
+    if owner in catalog.rules:
+        return dict(catalog.rules[owner].values)
+    return {}
+
+
+def owns(catalog: Catalog, domain: str, owner: str) -> bool:
+    """Whether overrides of ``owner`` (``job``, a domain, a rule id) change ``domain``'s job."""
+    return owner in ("job", domain) or (owner in catalog.rules and catalog.rules[owner].domain == domain)
+
+def overrides_digest(overrides: Mapping[str, Mapping[str, Any]]) -> str:
+    """A short digest of typed overrides, carried in the job's global parameters (``overrides:<digest>``) so
+    that ``deploy status`` can tell whether a running job runs the parameters its deployment record names."""
+    if not any(overrides.values()):
+        return "none"
+    text = json.dumps({o: dict(p) for o, p in overrides.items() if p}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _quiet(_: str) -> None:
@@ -91,15 +141,17 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
                   savepoint_path: str | None = None,
                   catalog_version: int | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                   topics: JobTopics | None = None, name: str | None = None, startup_mode: str = "group-offsets",
-                  auto_offset_reset: str = "latest", consumer_group: str | None = None,
+                  auto_offset_reset: str = "earliest", consumer_group: str | None = None,
                   rules: Iterable[str] | None = None, upgrade: bool = True, allow_unclaimed_state: bool = False,
-                  restore: bool = True,
-                  wait_running: float = 120.0, progress: Progress = _quiet) -> str:
+                  restore: bool = True, wait_running: float = 120.0, submit_deadline_s: float = 90.0,
+                  rules_dir: str | None = None,
+                  on_stopped: Callable[[str], None] | None = None, progress: Progress = _quiet) -> str:
     """Submit the domain's detection job; returns its Flink job id (see the module docstring)."""
     if domain not in DOMAINS:
         raise DeployError(f"unknown domain {domain!r} (valid: {', '.join(DOMAINS)})")
-    catalog = load_catalog(catalog_version, overrides=overrides)
+    catalog = load_catalog(catalog_version, overrides=overrides, **catalog_kwargs(rules_dir))
     job_name = name or pipeline_name(domain)
+    check_gateway(settings)  # before anything is stopped: a gateway that is down leaves the running job alone
     with FlinkRest(settings.flink_rest) as rest:
         active = rest.find_active(job_name)  # newest first
     running = active[0] if active else None
@@ -108,6 +160,10 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
     job = render_job(catalog, domain, bootstrap=settings.bootstrap_servers, topics=topics, name=job_name,
                      parallelism=parallelism, startup_mode=startup_mode, auto_offset_reset=auto_offset_reset,
                      consumer_group=consumer_group, rules=rules)
+    own = typed_overrides(catalog, {o: p for o, p in (overrides or {}).items() if owns(catalog, domain, o)})
+    job_settings = dict(job.settings)
+    job_settings["pipeline.global-job-parameters"] = ",".join(
+        x for x in (job_settings.get("pipeline.global-job-parameters"), f"overrides:{overrides_digest(own)}") if x)
     if running is not None:
         if savepoint_path is not None or not upgrade:
             raise DeployError(f"{job.name} is already running as job {running.id} ({running.state}); stop it first "
@@ -120,13 +176,16 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
         progress(f"{job.name}: stopping job {running.id} with a savepoint")
         savepoint_path = stop_job(settings, running.id)
         progress(f"{job.name}: savepoint {savepoint_path}")
+        if on_stopped is not None:
+            on_stopped(savepoint_path)
         if not restore:  # a plan-changing upgrade: the state does not fit the new operators
             progress(f"{job.name}: starting without state (the savepoint is kept for a rollback); "
                      "events resume from the consumer group's committed offsets")
             savepoint_path = None
     progress(f"{job.name}: submitting catalog v{catalog.version} ({len(job.rules)} rules, parallelism "
              f"{parallelism}{', from ' + savepoint_path if savepoint_path else ''})")
-    job_id = _submit(settings, job.settings, job.ddl, job.statement_set, savepoint_path, allow_unclaimed_state)
+    job_id = _submit_until(settings, job.name, job_settings, job.ddl, job.statement_set, savepoint_path,
+                           allow_unclaimed_state, deadline_s=submit_deadline_s, progress=progress)
     if wait_running:
         with FlinkRest(settings.flink_rest) as rest:
             try:
@@ -141,6 +200,42 @@ def _parallelism(settings: Settings, job_id: str) -> int:
     with FlinkRest(settings.flink_rest) as rest:
         vertices = rest.job(job_id).get("vertices", [])
     return max((int(v.get("parallelism", 1)) for v in vertices), default=1)
+
+
+def check_gateway(settings: Settings) -> None:
+    """Fail with a clear ``DeployError`` unless the SQL Gateway answers (opens and closes a session)."""
+    try:
+        with SqlGateway(settings.sql_gateway, session_name="patternalarm-preflight"):
+            pass
+    except GatewayError as exc:
+        raise DeployError(f"the SQL Gateway does not answer, nothing was changed: {exc}") from exc
+
+
+def _submit_until(settings: Settings, job_name: str, sets: Mapping[str, str], ddl: list[str], statement_set: str,
+                  savepoint_path: str | None, allow_unclaimed_state: bool, *, deadline_s: float,
+                  progress: Progress) -> str:
+    """Submit; while the gateway is unreachable, retry with back-off until ``deadline_s`` — adopting a job of
+    ``job_name`` that appeared meanwhile (submitted before the gateway died) rather than starting a second."""
+    deadline = time.monotonic() + deadline_s
+    delay = 1.0
+    while True:
+        try:
+            return _submit(settings, sets, ddl, statement_set, savepoint_path, allow_unclaimed_state)
+        except DeployError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, GatewayError) and cause.unreachable) or time.monotonic() + delay > deadline:
+                raise
+            progress(f"{job_name}: the SQL Gateway is unreachable; retrying the submission in {delay:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+        try:
+            with FlinkRest(settings.flink_rest) as rest:
+                appeared = rest.find_active(job_name)
+        except FlinkRestError:
+            appeared = []
+        if appeared:
+            progress(f"{job_name}: job {appeared[0].id} was submitted before the gateway went away; keeping it")
+            return appeared[0].id
 
 
 def _submit(settings: Settings, sets: Mapping[str, str], ddl: list[str], statement_set: str,
@@ -202,7 +297,7 @@ def job_health(settings: Settings, job_id: str, *, max_checkpoint_age_s: float =
                                                                        default=0),
         detail="; ".join(problems) or "ok",
         catalog_version=int(user_config["catalog_version"]) if str(user_config.get("catalog_version", "")).isdigit()
-        else None)
+        else None, overrides_digest=user_config.get("overrides"))
 
 
 def domain_status(settings: Settings, domains: Iterable[str] = DOMAINS) -> list[dict[str, Any]]:

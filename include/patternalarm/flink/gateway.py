@@ -15,7 +15,12 @@ import requests
 
 
 class GatewayError(RuntimeError):
-    """A statement or session call failed; the message carries Flink's root cause."""
+    """A statement or session call failed; the message carries Flink's root cause. ``unreachable``: the
+    gateway did not answer at all (down, restarting) — nothing about the statement is known."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def _root_cause(payload: Any) -> str:
@@ -57,7 +62,7 @@ class SqlGateway:
         try:
             response = self._http.request(method, f"{self.url}{path}", timeout=30, **kwargs)
         except requests.RequestException as exc:
-            raise GatewayError(f"SQL Gateway at {self.url} unreachable: {exc}") from exc
+            raise GatewayError(f"SQL Gateway at {self.url} unreachable: {exc}", unreachable=True) from exc
         try:
             payload = response.json() if response.content else {}
         except ValueError:

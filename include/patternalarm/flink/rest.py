@@ -119,6 +119,34 @@ class FlinkRest:
             lowest = min(values) if lowest is None else min(lowest, min(values))
         return lowest
 
+    def backpressure(self, job_id: str) -> float:
+        """Share of time (0..1) the most back-pressured subtask of the job spent back-pressured, over the
+        last metrics window (``backPressuredTimeMsPerSecond``, max over subtasks and vertices)."""
+        worst = 0.0
+        for vertex in self.job(job_id).get("vertices", []):
+            metrics = self.call("GET", f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics",
+                                params={"get": "backPressuredTimeMsPerSecond", "agg": "max"})
+            for metric in metrics:
+                worst = max(worst, float(metric.get("max", 0.0) or 0.0) / 1000.0)
+        return min(worst, 1.0)
+
+    def latest_restorable(self, job_id: str) -> str | None:
+        """External path of the job's newest completed checkpoint or savepoint (to resubmit from)."""
+        latest = self.checkpoints(job_id).get("latest") or {}
+        candidates = [latest.get(k) or {} for k in ("completed", "savepoint")]
+        best = max(candidates, key=lambda c: c.get("latest_ack_timestamp", 0))
+        return best.get("external_path")
+
+    def failures_since(self, job_id: str, since_ms: float) -> int:
+        """How many times the job failed (and restarted) since ``since_ms`` (epoch ms)."""
+        entries = (self.exceptions(job_id).get("exceptionHistory") or {}).get("entries") or []
+        return sum(1 for e in entries if e.get("timestamp", 0) >= since_ms)
+
+    def newest_job(self, name: str) -> JobInfo | None:
+        """The newest job called ``name`` in any state (the one to heal when none is active)."""
+        jobs = [j for j in self.jobs() if j.name == name]
+        return max(jobs, key=lambda j: j.start_time) if jobs else None
+
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["state"])
 

@@ -6,6 +6,14 @@ letters are delivered, and only then are the batch's Kafka offsets committed. A 
 any moment re-reads the uncommitted records on restart; the ones already stored are skipped, so
 nothing is lost and nothing is duplicated.
 
+A record is never allowed to stop the sink: one that does not parse (or that the parser cannot
+handle at all) is dead-lettered; a batch the database refuses because of its *data* (SQLSTATE
+classes 22 data exception, 23 integrity, 54 program limit — e.g. an entity whose index entry is
+too large) is split in halves until the refused record is alone, and that record is dead-lettered
+as ``unmappable_row`` with the database's reason while the rest is stored. Anything else (the
+database is down, restarting, out of disk, a permission is missing) is waited out with back-off:
+those errors say nothing about a record, so dead-lettering would lose good alerts.
+
 Run it with ``python -m include.patternalarm.incidents`` (the stack's supervisor does) or
 ``bin/patternalarm sink run --topic … --group …``.
 """
@@ -116,6 +124,18 @@ def _kafka_time(message: Message) -> datetime | None:
     if kind == TIMESTAMP_NOT_AVAILABLE or millis is None or millis < 0:
         return None
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+#: SQLSTATE classes that blame the data of a statement (22 data exception, 23 integrity constraint
+#: violation, 54 program limit exceeded, e.g. an index row too large): retrying the same rows fails the
+#: same way, so the refused record is found and dead-lettered. psycopg files class 54 under
+#: OperationalError, like a lost connection — hence the SQLSTATE, not the exception class.
+DATA_ERROR_CLASSES = ("22", "23", "54")
+
+
+def refused_by_data(exc: psycopg.Error) -> bool:
+    """The database refused the statement because of the rows it carried (not an outage)."""
+    return (exc.sqlstate or "")[:2] in DATA_ERROR_CLASSES
 
 
 def _first_line(exc: BaseException) -> str:
@@ -294,6 +314,9 @@ class IncidentSink:
                 valid.append((message, parse_alert(message.value())))
             except InvalidAlert as exc:
                 dead.append(self._dead(message, exc.reason, exc.detail, exc.domain))
+            except Exception as exc:  # noqa: BLE001 - a record must never crash the sink (restart → same record)
+                dead.append(self._dead(message, "invalid_alert", f"the sink could not read it: "
+                                                                 f"{type(exc).__name__}: {_first_line(exc)}"))
         summary, refused = self._with_db(lambda conn: self._write(conn, valid), "storing alerts")
         dead += refused
         self._send_dead_letters(dead)
@@ -331,9 +354,9 @@ class IncidentSink:
         while True:
             try:
                 result = action(self._connection())
-            except (psycopg.DataError, psycopg.IntegrityError):
-                raise  # a row problem, handled by the caller
             except psycopg.Error as exc:
+                if refused_by_data(exc):
+                    raise  # a row problem, handled by the caller
                 message = _first_line(exc)
                 kind = "database_unavailable" if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) \
                     else "database_error"
@@ -354,32 +377,40 @@ class IncidentSink:
 
     def _write(self, conn: psycopg.Connection, items: list[tuple[Message, Alert]]
                ) -> tuple[dict[str, int], list[tuple[bytes | None, dict[str, Any]]]]:
+        """Store ``items``; returns the summed ``ingest_alerts`` summary and the records the database
+        refused (as dead letters). Errors that are not about the data propagate (``_with_db`` retries)."""
         if not items:
             return {}, []
         rows = [alert.as_row(topic=m.topic(), partition=m.partition(), offset=m.offset(), timestamp=_kafka_time(m))
                 for m, alert in items]
+        totals: dict[str, int] = {}
+        refused: list[tuple[bytes | None, dict[str, Any]]] = []
+        self._store(conn, [(m, row) for (m, _), row in zip(items, rows, strict=True)], totals, refused)
+        return totals, refused
+
+    def _store(self, conn: psycopg.Connection, pairs: list[tuple[Message, dict[str, Any]]], totals: dict[str, int],
+               refused: list[tuple[bytes | None, dict[str, Any]]]) -> None:
+        """One transaction for ``pairs``; refused for its data, split in halves down to the refused record."""
         try:
             with conn.transaction():
-                summary = conn.execute("SELECT ingest_alerts(%s)", [Jsonb(rows, dumps=_jsonb_dumps)]).fetchone()[0]
-            return summary, []
-        except (psycopg.DataError, psycopg.IntegrityError) as exc:
-            log.warning("the database refused a batch of %d (%s); storing them one by one", len(rows),
-                        exc.diag.message_primary)
-        totals: dict[str, int] = {}
-        refused = []
-        for (message, _alert), row in zip(items, rows, strict=True):
-            try:
-                with conn.transaction():
-                    summary = conn.execute("SELECT ingest_alerts(%s)",
-                                           [Jsonb([row], dumps=_jsonb_dumps)]).fetchone()[0]
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                refused.append(self._dead(message, "unmappable_row",
-                                          f"the database refused the alert: {exc.diag.message_primary}",
+                summary = conn.execute("SELECT ingest_alerts(%s)",
+                                       [Jsonb([row for _, row in pairs], dumps=_jsonb_dumps)]).fetchone()[0]
+        except psycopg.Error as exc:
+            if not refused_by_data(exc):
+                raise
+            reason = f"{exc.sqlstate} {_first_line(exc)}"
+            if len(pairs) == 1:
+                message, row = pairs[0]
+                refused.append(self._dead(message, "unmappable_row", f"the database refused the alert: {reason}",
                                           row.get("domain")))
-                continue
-            for name, value in summary.items():
-                totals[name] = totals.get(name, 0) + value
-        return totals, refused
+                return
+            log.warning("the database refused a batch of %d (%s); splitting it", len(pairs), reason)
+            middle = len(pairs) // 2
+            self._store(conn, pairs[:middle], totals, refused)
+            self._store(conn, pairs[middle:], totals, refused)
+            return
+        for name, value in summary.items():
+            totals[name] = totals.get(name, 0) + value
 
     def _auto_resolve(self) -> None:
         try:

@@ -83,13 +83,14 @@ class FlinkHook(BaseHook):
         return find_job(self.settings, domain)
 
     def deploy(self, domain: str, *, parallelism: int, catalog_version: int | None, savepoint_path: str | None,
+               overrides: dict[str, dict[str, Any]] | None = None, auto_offset_reset: str = "earliest",
                allow_unclaimed_state: bool = False, wait_running: float = 180.0) -> str:
         from include.patternalarm.flink.deploy import deploy_domain
 
         return deploy_domain(self.settings, domain, parallelism=parallelism, catalog_version=catalog_version,
-                             savepoint_path=savepoint_path, upgrade=False,
-                             allow_unclaimed_state=allow_unclaimed_state, wait_running=wait_running,
-                             progress=self.log.info)
+                             overrides=overrides, savepoint_path=savepoint_path, upgrade=False,
+                             auto_offset_reset=auto_offset_reset, allow_unclaimed_state=allow_unclaimed_state,
+                             wait_running=wait_running, progress=self.log.info)
 
     def stop_with_savepoint(self, job_id: str, timeout: float = 180.0) -> str:
         from include.patternalarm.flink.deploy import stop_job
@@ -109,32 +110,6 @@ class FlinkHook(BaseHook):
     def rescale(self, job_id: str, parallelism: int) -> None:
         with self.rest() as rest:
             rest.rescale(job_id, parallelism)
-
-    def latest_completed_checkpoint(self, job_id: str) -> str | None:
-        """External path of the job's latest completed checkpoint or savepoint (to resubmit from)."""
-        with self.rest() as rest:
-            latest = (rest.checkpoints(job_id).get("latest") or {})
-        candidates = [latest.get(k) or {} for k in ("completed", "savepoint")]
-        best = max(candidates, key=lambda c: c.get("latest_ack_timestamp", 0))
-        return best.get("external_path")
-
-    def last_job(self, domain: str) -> dict[str, Any] | None:
-        """The newest job of the domain in any state (the one to heal when none is active)."""
-        from include.patternalarm.rules import pipeline_name
-
-        with self.rest() as rest:
-            jobs = [j for j in rest.jobs() if j.name == pipeline_name(domain)]
-        if not jobs:
-            return None
-        newest = max(jobs, key=lambda j: j.start_time)
-        return {"id": newest.id, "state": newest.state, "start_time": newest.start_time}
-
-    def recent_failures(self, job_id: str, window_s: float) -> int:
-        """How many times the job failed (and restarted) in the last ``window_s`` seconds."""
-        with self.rest() as rest:
-            entries = (rest.exceptions(job_id).get("exceptionHistory") or {}).get("entries") or []
-        since = (time.time() - window_s) * 1000
-        return sum(1 for e in entries if e.get("timestamp", 0) >= since)
 
     def cluster_slots(self) -> dict[str, int]:
         with self.rest() as rest:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+if TYPE_CHECKING:
+    from include.patternalarm.control.deployments import DeploymentStore
 
 
 class IncidentStoreHook(PostgresHook):
@@ -33,47 +36,24 @@ class IncidentStoreHook(PostgresHook):
         )[0]
 
     # --- control-plane records -------------------------------------------------------------------
-    def record_deployment(self, *, domain: str, catalog_version: int | str, parallelism: int, action: str,
-                          status: str, requested_by: str, job_id: str | None = None,
-                          restored_from: str | None = None, stop_savepoint: str | None = None,
-                          detail: dict[str, Any] | None = None) -> int:
-        """Append to detection_deployments; returns the row id."""
-        return self.get_first(
-            "insert into detection_deployments (domain, catalog_version, parallelism, action, status, requested_by,"
-            " job_id, restored_from, stop_savepoint, detail, healthy_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb,"
-            "         case when %s = 'healthy' then now() end) returning id",
-            parameters=(domain, str(catalog_version), parallelism, action, status, requested_by, job_id,
-                        restored_from, stop_savepoint, json.dumps(detail or {}, default=str), status),
-        )[0]
+    def conninfo(self) -> str:
+        """A libpq conninfo for this connection (for code that talks to psycopg directly)."""
+        from psycopg.conninfo import make_conninfo
 
-    def set_deployment_status(self, deployment_id: int, status: str, detail: dict[str, Any] | None = None) -> None:
-        self.run(
-            "update detection_deployments set status = %s,"
-            " healthy_at = case when %s = 'healthy' then now() else healthy_at end,"
-            " detail = detail || %s::jsonb where id = %s",
-            parameters=(status, status, json.dumps(detail or {}, default=str), deployment_id),
-        )
+        conn = self.get_connection(self.postgres_conn_id)
+        return make_conninfo(host=conn.host, port=conn.port or 5432, dbname=conn.schema, user=conn.login,
+                             password=conn.password or "", application_name="patternalarm-airflow")
+
+    def deployments(self) -> DeploymentStore:
+        """The deployment record and lock (``include.patternalarm.control.deployments``) on this connection."""
+        from include.patternalarm.control.deployments import DeploymentStore
+
+        return DeploymentStore(self.conninfo())
 
     def desired_deployment(self, domain: str) -> dict[str, Any] | None:
-        """The latest healthy deployment of ``domain``: the version and parallelism to heal towards."""
-        row = self.get_first(
-            "select catalog_version, parallelism, job_id, requested_at from detection_deployments"
-            " where domain = %s and status = 'healthy' order by requested_at desc, id desc limit 1",
-            parameters=(domain,),
-        )
-        if not row:
-            return None
-        return {"catalog_version": row[0], "parallelism": row[1], "job_id": row[2], "since": str(row[3])}
-
-    def latest_deployment(self, domain: str) -> dict[str, Any] | None:
-        """The newest record of ``domain`` whatever its status (a ``stop`` means stopped on purpose)."""
-        row = self.get_first(
-            "select action, status, job_id, requested_at from detection_deployments"
-            " where domain = %s order by requested_at desc, id desc limit 1",
-            parameters=(domain,),
-        )
-        return {"action": row[0], "status": row[1], "job_id": row[2], "since": str(row[3])} if row else None
+        """The latest healthy deployment of ``domain`` (what the monitor heals towards), as a dict."""
+        found = self.deployments().desired(domain)
+        return found.as_dict() if found else None
 
     def record_scaling_event(self, *, domain: str, job_id: str | None, action: str, from_parallelism: int,
                              to_parallelism: int, reason: str, inputs: dict[str, Any], dag_run_id: str) -> int:

@@ -26,22 +26,27 @@ class _FlinkOperator(BaseOperator):
 
 
 class FlinkDeployJobOperator(_FlinkOperator):
-    """Submit a domain's detection job at ``parallelism`` from ``savepoint_path`` (None: fresh state).
+    """Submit a domain's detection job at ``parallelism`` from ``savepoint_path`` (None: fresh state), with
+    parameter ``overrides``; partitions without a committed offset start at ``auto_offset_reset``.
 
     Refuses when a job of the domain is already running (stop it first, e.g. with
     `FlinkStopJobOperator`), so two jobs never consume the same topic. Returns the new job id.
     """
 
-    template_fields: Sequence[str] = ("domain", "parallelism", "catalog_version", "savepoint_path")
+    template_fields: Sequence[str] = ("domain", "parallelism", "catalog_version", "savepoint_path", "overrides",
+                                      "auto_offset_reset")
 
     def __init__(self, *, domain: str, parallelism: int | str = 1, catalog_version: int | str | None = None,
-                 savepoint_path: str | None = None, allow_unclaimed_state: bool = False,
+                 savepoint_path: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                 auto_offset_reset: str = "earliest", allow_unclaimed_state: bool = False,
                  wait_running_s: float = 180.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.domain = domain
         self.parallelism = parallelism
         self.catalog_version = catalog_version
         self.savepoint_path = savepoint_path
+        self.overrides = overrides
+        self.auto_offset_reset = auto_offset_reset
         self.allow_unclaimed_state = allow_unclaimed_state
         self.wait_running_s = wait_running_s
 
@@ -49,10 +54,12 @@ class FlinkDeployJobOperator(_FlinkOperator):
         version = int(self.catalog_version) if self.catalog_version not in (None, "", "None") else None
         savepoint = self.savepoint_path if self.savepoint_path not in (None, "", "None") else None
         self._job_id = self.hook.deploy(self.domain, parallelism=int(self.parallelism), catalog_version=version,
-                                        savepoint_path=savepoint, allow_unclaimed_state=self.allow_unclaimed_state,
+                                        savepoint_path=savepoint, overrides=dict(self.overrides or {}),
+                                        auto_offset_reset=self.auto_offset_reset or "earliest",
+                                        allow_unclaimed_state=self.allow_unclaimed_state,
                                         wait_running=self.wait_running_s)
-        self.log.info("%s: job %s running (catalog v%s, parallelism %s, from %s)", self.domain, self._job_id,
-                      version, self.parallelism, savepoint or "fresh state")
+        self.log.info("%s: job %s running (catalog v%s, parallelism %s, overrides %s, from %s)", self.domain,
+                      self._job_id, version, self.parallelism, self.overrides or "none", savepoint or "fresh state")
         return self._job_id
 
     def on_kill(self) -> None:
@@ -113,6 +120,25 @@ class FlinkRescaleJobOperator(_FlinkOperator):
         if age is not None and age > self.max_decision_age_s:
             raise AirflowSkipException(f"{self.domain}: the decision to go to {target} is {age:.0f}s old (limit "
                                        f"{self.max_decision_age_s:.0f}s); not applied, the next run decides again")
+        from include.patternalarm.control.deployments import LockHeld
+        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
+
+        store = IncidentStoreHook().deployments()
+        holder = f"{context['dag'].dag_id}/{context['run_id']}/rescale"
+        try:  # a deploy or a heal of this domain in progress: do not rescale under it
+            store.acquire(self.domain, holder, "rescale", ttl_s=self.timeout_s + 120, wait_s=30)
+        except LockHeld as exc:
+            raise AirflowSkipException(f"not applied, the next run decides again: {exc}") from None
+        try:
+            return self._rescale(target)
+        finally:
+            store.release(self.domain, holder)
+
+    def _rescale(self, target: int) -> dict[str, Any]:
+        import time
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
         job = self.hook.find_job(self.domain)
         if job is None:
             raise RuntimeError(f"{self.domain}: no running job to rescale; deploy it first")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 
@@ -14,8 +12,6 @@ from include.patternalarm.flink.deploy import find_job, job_health
 from include.patternalarm.flink.rest import FlinkRest
 from include.patternalarm.rules import catalog_versions
 from include.patternalarm.settings import Settings
-from include.patternalarm.stack.supervisor import Supervisor
-from include.patternalarm.topics import DOMAINS
 from tests.integration.control.conftest import db, healthy_job, run_dag_test
 from tests.support import wait_until
 
@@ -139,25 +135,5 @@ def test_monitor_resubmits_a_cancelled_job_from_its_checkpoint_and_tracks_an_inc
     assert _platform_incident(stack_settings, "flink_job_state", "payments") == (incident[0], "resolved")
 
 
-@pytest.mark.usefixtures("monitor_paused")
-def test_a_killed_taskmanager_comes_back_and_the_monitor_sees_every_job_healthy(
-        stack_settings: Settings, detection_jobs: dict[str, str]) -> None:
-    jobs = {d: healthy_job(stack_settings, d) for d in DOMAINS}
-    sup = Supervisor(stack_settings)
-    old_pid = sup.info("flink-taskmanager")["pid"]
-    os.kill(old_pid, signal.SIGKILL)
-    new_pid = wait_until(lambda: (sup.info("flink-taskmanager")["statename"] == "RUNNING"
-                                  and sup.info("flink-taskmanager")["pid"] != old_pid
-                                  and sup.info("flink-taskmanager")["pid"]), timeout=120, what="TaskManager restart")
-    assert new_pid != old_pid
-    for domain, before in jobs.items():
-        # the JobManager notices the lost TaskManager (heartbeat) and restarts the job: wait for that restart
-        wait_until(lambda b=before: job_health(stack_settings, b.job_id).restarts > b.restarts, timeout=300,
-                   interval=2, what=f"{domain} job restarted after the TaskManager loss")
-        after = healthy_job(stack_settings, domain, timeout=300)
-        assert after.job_id == before.job_id, "Flink's restart strategy recovers the same job"
-        assert after.restarts >= before.restarts + 1
-    report = run_dag_test(stack_settings, "monitor_detection_jobs")
-    assert report.returncode == 0, report.output[-3000:]
-    for domain in DOMAINS:
-        assert f"[      ok] {domain:<14} job_state" in report.output, report.output[-3000:]
+# The TaskManager SIGKILL (recovery, and now also nothing lost or duplicated) is the chaos experiment
+# taskmanager_kill, in the integration suite's quick subset: tests/integration/chaos/test_quick.py.

@@ -5,6 +5,7 @@ group and sink process, so the shared sink is never disturbed."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,46 @@ def test_sink_stores_groups_skips_duplicates_and_dead_letters(stack_settings: Se
 
     publish(topic, good)  # a full replay
     wait_until(lambda: sink.status()["counts"]["duplicates"] == 35, timeout=60, what="the replay to be read")
+    _check_tables_match(stack_settings, rule, good)
+
+
+def hostile_alerts(rule: str) -> list[tuple[dict[str, Any], str]]:
+    """Alerts that pass nothing or that the database refuses, each with the dead-letter reason it must get."""
+    rnd = random.Random(15)
+
+    def astral(n: int) -> str:  # 4-byte UTF-8 characters that do not compress
+        return "".join(chr(rnd.randint(0x10000, 0x10FFF)) for _ in range(n))
+
+    base = _alerts(rule, 1, 1)[0]
+    return [
+        # converting to UTC overflows the year range: this used to raise OverflowError and crash the sink
+        ({**base, "detected_at": "0001-01-01T00:00:00+01:00"}, "invalid_alert"),
+        ({**base, "last_event_time": "9999-12-31T23:59:59-01:00"}, "invalid_alert"),
+        # valid by the contract, but its index entry (rule_id, entity) exceeds PostgreSQL's limit: SQLSTATE
+        # 54000, which psycopg files as an OperationalError, so the sink waited for the database forever
+        (synthetic_alert(astral(200), astral(500), "ev-huge"), "unmappable_row"),
+    ]
+
+
+def test_hostile_alerts_are_dead_lettered_and_the_rest_of_their_batch_is_stored(
+        stack_settings: Settings, topics, publish: Publish, sinks) -> None:
+    topic, dlq = topics(), topics()
+    rule = unique("test-hostile")
+    good = _alerts(rule, 30, entities=3)
+    hostile = hostile_alerts(rule)
+    # good and hostile records interleaved, so each batch the sink reads mixes them
+    publish(topic, [*good[:10], hostile[0][0], *good[10:20], hostile[1][0], hostile[2][0], *good[20:]])
+    sink = sinks(topic=topic, group=unique("test-group"), dlq_topic=dlq, batch_size=500)
+
+    wait_until(lambda: _count(stack_settings, rule) == 30, timeout=60, what="every good alert stored")
+    dead = consume(stack_settings.bootstrap_servers, dlq, until=lambda m: len(m) >= len(hostile), timeout=60)
+    records = [json.loads(m.value()) for m in dead]
+    assert sorted(r["reason"] for r in records) == sorted(reason for _, reason in hostile)
+    refused = next(r for r in records if r["reason"] == "unmappable_row")
+    assert "54000" in refused["detail"] and "index row size" in refused["detail"]
+    status = wait_until(lambda: (s := sink.status())["lag"]["total"] == 0 and s, timeout=30, what="lag 0")
+    assert status["healthy"] and status["state"] == "consuming" and status["counts"]["db_errors"] == 0
+    assert sink.proc is not None and sink.proc.poll() is None, "the sink process must still run"
     _check_tables_match(stack_settings, rule, good)
 
 

@@ -106,6 +106,42 @@ def test_plan_uses_each_domains_deployed_catalog_version() -> None:
     assert {r.rule_id: r.version for r in pinned.rules}["velocity"] == 1
 
 
+def test_plan_re_detects_each_domain_with_the_overrides_its_job_ran_with() -> None:
+    ran_with = {"payments": {"velocity": {"max_auths": 12}}, "iot": {"iot": {"temperature_max": 151.5}}}
+    cfg = plan_reconciliation({"domains": ["payments", "iot"]}, reference=NOW, bootstrap="b", jdbc=JDBC,
+                              jdbc_user="u", load_catalog=load_catalog, deployed_overrides=ran_with,
+                              deployed_versions={"iot": 3})  # v4's out_of_range has no batch twin
+    params = {r.rule_id: r.params for r in cfg.rules}
+    assert params["velocity"]["max_auths"] == 12  # before: the catalog default, so every alert looked "spurious"
+    assert params["out_of_range"]["temperature_max"] == 151.5
+    explicit = plan_reconciliation({"domains": ["payments"], "rule_overrides": {"velocity": {"max_auths": 7}}},
+                                   reference=NOW, bootstrap="b", jdbc=JDBC, jdbc_user="u", load_catalog=load_catalog,
+                                   deployed_overrides=ran_with)
+    assert {r.rule_id: r.params for r in explicit.rules}["velocity"]["max_auths"] == 7
+    side = plan_reconciliation({"domains": ["payments"], "topics": {"payments": "side.p"}}, reference=NOW,
+                               bootstrap="b", jdbc=JDBC, jdbc_user="u", load_catalog=load_catalog,
+                               deployed_overrides=ran_with)
+    default = load_catalog().rule("velocity").values["max_auths"]
+    assert {r.rule_id: r.params for r in side.rules}["velocity"]["max_auths"] == default
+
+
+def test_parameter_segments_cover_the_range_and_pick_the_longest() -> None:
+    from types import SimpleNamespace
+
+    from include.patternalarm.batch.runs import dominant, parameter_segments
+
+    def rec(minute: int, overrides: dict) -> SimpleNamespace:
+        return SimpleNamespace(requested_at=NOW.replace(minute=minute), version=2, overrides=overrides, job_id="j",
+                               action="deploy")
+
+    start, end = NOW.replace(minute=0), NOW.replace(minute=59)
+    segments = parameter_segments([rec(0, {"velocity": {"max_auths": 9}}), rec(40, {})], start, end)
+    assert [(s["from"].minute, s["to"].minute, s["overrides"]) for s in segments] == [
+        (0, 40, {"velocity": {"max_auths": 9}}), (40, 59, {})]
+    assert dominant(segments)["overrides"] == {"velocity": {"max_auths": 9}}
+    assert dominant([]) is None
+
+
 def test_plan_overrides_margin_rules_and_topics() -> None:
     cfg = _plan(domains=["payments"], margin_minutes=5, rule_overrides={"velocity": {"max_auths": 6}},
                 rules=["velocity"], topics={"payments": "side.payments", "metrics": "side.metrics"})

@@ -46,6 +46,43 @@ def test_alert_id_is_the_contract_hash() -> None:
     assert alert_id_for("r", 1, "ent", "x1") == "9ea5a40f5466f0f6f7ac294341c1e3651d74b23806e7346795fdeec5400e64b6"
 
 
+@pytest.mark.parametrize(("one", "other"), [
+    (("r", 1, "a|b", "c"), ("r", 1, "a", "b|c")),  # the separator moved between two parts
+    (("r", 1, "e|", "x"), ("r", 1, "e", "|x")),
+])
+def test_alert_ids_of_different_alerts_differ_whatever_their_parts_contain(one: tuple, other: tuple) -> None:
+    # unescaped, both sides joined to the same text and so shared an id: one was dropped by the insert
+    assert "|".join(map(str, one)) == "|".join(map(str, other))
+    assert alert_id_for(*one) != alert_id_for(*other)
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    # escaping only the separator would make these collide: the backslash must be escaped too
+    (("r", 1, "a\\", "b|c"), ("r", 1, "a|b\\", "c")),
+    (("r", 1, "x\\", "|y"), ("r", 1, "x|\\", "y")),
+])
+def test_a_backslash_cannot_forge_an_escape(one: tuple, other: tuple) -> None:
+    def separator_only(parts: tuple) -> str:
+        return "|".join(str(p).replace("|", "\\|") for p in parts)
+
+    assert separator_only(one) == separator_only(other)
+    assert alert_id_for(*one) != alert_id_for(*other)
+
+
+def test_alert_id_escapes_backslash_then_separator() -> None:
+    import hashlib
+
+    assert alert_id_for("r", 1, "a|b", "c\\d") == hashlib.sha256(b"r|1|a\\|b|c\\\\d").hexdigest()
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+                                   "0001-01-01T00:30:00+14:00"])
+@pytest.mark.parametrize("field", ["first_event_time", "last_event_time", "detected_at"])
+def test_a_time_that_overflows_in_utc_is_invalid_not_a_crash(field: str, value: str) -> None:
+    changes = {"first_event_time": value, "last_event_time": value} if field != "detected_at" else {field: value}
+    assert _reason(orjson.dumps(_alert(**changes))) == "invalid_alert"
+
+
 def test_decoded_objects_and_strings_parse_like_bytes_and_round_trip() -> None:
     alert = _parse(_alert())
     assert parse_alert(_alert()) == alert == parse_alert(orjson.dumps(_alert()).decode())

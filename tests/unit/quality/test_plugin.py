@@ -26,6 +26,17 @@ def test_views_point_at_the_app() -> None:
     assert len(views) == len(PatternalarmPlugin.external_views), "every view has its own route"
 
 
+def test_the_chaos_report_app_requires_its_reader_too() -> None:
+    from patternalarm_airflow.chaos import app as chaos
+    from patternalarm_airflow.chaos import require_chaos_reader
+
+    assert [d.dependency for d in chaos.router.dependencies] == [require_chaos_reader]
+    assert all(isinstance(r, APIRoute) for r in chaos.routes) and chaos.openapi_url is None
+    entry = next(e for e in PatternalarmPlugin.fastapi_apps if e["url_prefix"] == "/patternalarm-chaos")
+    assert entry["app"] is chaos
+    assert ("nav", "patternalarm-chaos/") in {(v["destination"], v["href"]) for v in PatternalarmPlugin.external_views}
+
+
 def test_paths_stay_inside_the_report_folder(tmp_path: Path) -> None:
     root = tmp_path / "quality"
     (root / "runs" / "r1").mkdir(parents=True)

@@ -1,0 +1,1 @@
+DROP TABLE chaos_runs;

@@ -1,0 +1,54 @@
+"""The chaos report inside the Airflow UI, and what the ``chaos_experiments`` DAG needs from the plugin.
+
+A FastAPI app mounted at ``/patternalarm-chaos`` serves ``<reports_dir>/chaos`` (the index of runs, each
+run's HTML and JSON), like the data-quality report: every route requires an authenticated Airflow user
+with read access to the runs of ``chaos_experiments``; files are served only from inside the folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+
+if TYPE_CHECKING:
+    from include.patternalarm.settings import Settings
+
+URL_PREFIX = "/patternalarm-chaos"
+DAG_ID = "chaos_experiments"
+
+
+async def require_chaos_reader(request: Request) -> Any:
+    """The authenticated Airflow user, if they may read the runs of ``chaos_experiments`` (else 401/403)."""
+    from patternalarm_airflow.plugin import require_dag_run_reader
+
+    return await require_dag_run_reader(request, DAG_ID, "reading the chaos report")
+
+
+def settings() -> Settings:
+    """patternalarm settings pointing at the ``flink_default`` connection's Flink and Kafka."""
+    from patternalarm_airflow.hooks.flink import FlinkHook
+
+    return FlinkHook().settings
+
+
+def report_root() -> Path:
+    from include.patternalarm.chaos.report import chaos_root
+    from include.patternalarm.settings import get_settings
+
+    return chaos_root(get_settings().reports_dir)
+
+
+app = FastAPI(title="patternalarm chaos experiments", dependencies=[Depends(require_chaos_reader)],
+              docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@app.get("/{path:path}")
+def report_file(path: str) -> Response:
+    """A file of the chaos report folder (``index.html`` for a folder, the list of runs at the root)."""
+    from include.patternalarm.chaos.report import render_index
+    from patternalarm_airflow.plugin import serve_from
+
+    return serve_from(report_root(), path, lambda: render_index([]))
