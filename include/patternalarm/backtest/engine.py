@@ -344,7 +344,8 @@ def run_jobs(settings: Settings, path: Path, domain: str, mapping: ReplayConfig,
         progress(f"replayed {summary.rows:,} rows ({summary.events_sent:,} events, {summary.dead_lettered:,} "
                  f"dead-lettered at the edge) in {replayed.seconds}s")
         if last_ms is None:
-            raise BacktestError("no row of the file became an event: check the mapping (see the edge dead letters)")
+            reasons = ", ".join(f"{r} ×{n:,}" for r, n in sorted(summary.dead_letter_reasons.items()))
+            raise BacktestError(f"no row of the file became an event ({reasons or 'no rows'}): check the mapping")
         _flush(settings, runs[0].topics.source, domain, last_ms + 10_000)
         total = summary.events_sent + PARTITIONS * 3
         phase = time.monotonic()

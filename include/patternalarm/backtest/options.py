@@ -13,6 +13,7 @@ shows its flags with ``flag()``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,11 @@ def _path(value: str | Path, base: Path) -> Path:
 
 
 def _check_file(path: Path, fmt: str | None, delimiter: str, *, domain: str, columns_of: dict[str, str | None],
-                fields: dict[str, str], constants: dict[str, str]) -> None:
-    """The file opens and has every named column; the mapping makes events of this domain."""
-    from include.patternalarm.replay.mapping import ColumnMapping, MappingError, RowMapper
-    from include.patternalarm.replay.readers import ReaderError, open_rows
+                fields: dict[str, str], constants: dict[str, str], sample: int = 100) -> None:
+    """The file opens and has every named column, and the mapping makes valid events of this domain from
+    its first rows (one that makes none would dead-letter every row: say why now, not after the replay)."""
+    from include.patternalarm.replay.mapping import ColumnMapping, MappingError, Problem, RowMapper
+    from include.patternalarm.replay.readers import BadRow, ReaderError, open_rows
 
     try:
         source = open_rows(path, fmt=fmt, delimiter=delimiter)
@@ -121,16 +123,33 @@ def _check_file(path: Path, fmt: str | None, delimiter: str, *, domain: str, col
         raise OptionError("format" if fmt else "file", str(exc)) from None
     try:
         columns = list(source.columns)
+        for option, column in columns_of.items():
+            if column is not None and column not in columns:
+                raise OptionError(option, f"column {column!r} is not in {path.name} (its columns: "
+                                          f"{', '.join(columns)})")
+        try:
+            mapper = RowMapper(ColumnMapping(domain, columns_of["key"] or "", columns_of["time"] or "", fields,
+                                             constants), columns, "check")
+        except MappingError as exc:
+            option = "set" if any(f in str(exc) for f in constants) and not fields else "map"
+            raise OptionError(option, str(exc)) from None
+        problems: list[Problem] = []
+        for first, batch in source.batches():
+            rows = [(first + i, row) for i, row in enumerate(batch) if not isinstance(row, BadRow)][:sample]
+            results = [mapper.map(row, number) for number, row in rows]
+            problems = [r for r in results if isinstance(r, Problem)]
+            if len(problems) < len(results) or not results:
+                return
+            break
     finally:
         source.close()
-    for option, column in columns_of.items():
-        if column is not None and column not in columns:
-            raise OptionError(option, f"column {column!r} is not in {path.name} (its columns: {', '.join(columns)})")
-    try:
-        RowMapper(ColumnMapping(domain, columns_of["key"] or "", columns_of["time"] or "", fields, constants), columns,
-                  "check")
-    except MappingError as exc:
-        raise OptionError("set" if any(f in str(exc) for f in constants) and not fields else "map", str(exc)) from None
+    if problems:
+        reasons = Counter(p.reason for p in problems)
+        reason, count = reasons.most_common(1)[0]
+        detail = next(p.detail for p in problems if p.reason == reason)
+        raise OptionError("map", f"none of the first {len(problems)} rows becomes a valid {domain} event "
+                                 f"({reason} ×{count}: {detail}); map the field with --map FIELD=COLUMN or set it "
+                                 f"with --set FIELD=VALUE")
 
 
 def _rule_set(name: str, version: Any, rules_dir: Any, params: Sequence[str], only: list[str] | None,
