@@ -8,10 +8,12 @@ with read access to the runs of ``chaos_experiments``; files are served only fro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
+
+from patternalarm_airflow.console.access import dag_run_reader
 
 if TYPE_CHECKING:
     from include.patternalarm.settings import Settings
@@ -20,11 +22,8 @@ URL_PREFIX = "/patternalarm-chaos"
 DAG_ID = "chaos_experiments"
 
 
-async def require_chaos_reader(request: Request) -> Any:
-    """The authenticated Airflow user, if they may read the runs of ``chaos_experiments`` (else 401/403)."""
-    from patternalarm_airflow.plugin import require_dag_run_reader
-
-    return await require_dag_run_reader(request, DAG_ID, "reading the chaos report")
+#: the authenticated Airflow user, if they may read the runs of ``chaos_experiments`` (else 401/403)
+require_chaos_reader = dag_run_reader(DAG_ID, "reading the chaos report")
 
 
 def settings() -> Settings:

@@ -1,8 +1,10 @@
-"""patternalarm's Airflow plugin: the incident console, the data-quality report and the chaos report
-(``patternalarm_airflow.chaos``) inside the Airflow UI.
+"""patternalarm's Airflow plugin: the incident console, the data-quality report, the backtest reports and
+the chaos report (``patternalarm_airflow.chaos``) inside the Airflow UI.
 
 The incident console (``console/``: queue, incident pages, actions, rule quality) is a FastAPI app
 mounted at ``/patternalarm-incidents`` and shown as *Browse → Incidents*; see its package docstring.
+The backtest reports (``backtests.py``) are mounted at ``/patternalarm-backtests`` and shown as
+*Browse → Backtests*.
 
 A small FastAPI app, mounted by the api-server at ``/patternalarm-quality``, serves the report
 folder ``<reports_dir>/quality`` that ``validate_incident_tables`` writes (see
@@ -28,34 +30,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from patternalarm_airflow.backtests import URL_PREFIX as BACKTESTS_PREFIX
+from patternalarm_airflow.backtests import app as backtests_app
 from patternalarm_airflow.console import URL_PREFIX as CONSOLE_PREFIX
 from patternalarm_airflow.console import app as console_app
-from patternalarm_airflow.console.access import authenticated_user
+from patternalarm_airflow.console.access import dag_run_reader
 
 URL_PREFIX = "/patternalarm-quality"
 DAG_ID = "validate_incident_tables"
 _RUN_DIR = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
 
-async def require_dag_run_reader(request: Request, dag_id: str, what: str) -> Any:
-    """The authenticated Airflow user, if they may read the runs of ``dag_id`` (else 401/403)."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    user = await authenticated_user(request)  # 401 without a valid token or session cookie
-    allowed = get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
-                                                   details=DagDetails(id=dag_id), user=user)
-    if not allowed:
-        raise HTTPException(status_code=403, detail=f"{what} needs read access to the runs of the {dag_id} DAG")
-    return user
-
-
-async def require_report_reader(request: Request) -> Any:
-    """The authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)."""
-    return await require_dag_run_reader(request, DAG_ID, "reading the data-quality report")
+#: the authenticated Airflow user, if they may read the runs of ``validate_incident_tables`` (else 401/403)
+require_report_reader = dag_run_reader(DAG_ID, "reading the data-quality report")
 
 
 def report_root() -> Path:
@@ -145,6 +135,7 @@ class PatternalarmPlugin(AirflowPlugin):
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": app, "url_prefix": URL_PREFIX, "name": "patternalarm data quality"},
         {"app": console_app, "url_prefix": CONSOLE_PREFIX, "name": "patternalarm incident console"},
+        {"app": backtests_app, "url_prefix": BACKTESTS_PREFIX, "name": "patternalarm backtests"},
         {"app": _chaos_app(), "url_prefix": "/patternalarm-chaos", "name": "patternalarm chaos experiments"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
@@ -154,6 +145,8 @@ class PatternalarmPlugin(AirflowPlugin):
          "url_route": "data-quality"},
         {"name": "Data quality", "href": f"{URL_PREFIX.lstrip('/')}/airflow-run/{{DAG_ID}}/{{RUN_ID}}",
          "destination": "dag_run", "url_route": "data-quality-run"},
+        {"name": "Backtests", "href": f"{BACKTESTS_PREFIX.lstrip('/')}/", "destination": "nav", "category": "browse",
+         "url_route": "backtests"},
         {"name": "Chaos experiments", "href": "patternalarm-chaos/", "destination": "nav", "category": "browse",
          "url_route": "chaos-experiments"},
     ]

@@ -2,10 +2,11 @@
 
 The file is read once more with replay's reader, so row numbers — and the event ids replay gives rows
 without an ``event_id`` column (``<prefix>-<row>``) — are the same. An alert flags the rows of the
-event ids in its evidence; a row's score is the highest score of the alerts flagging it. The figures
-are those of ``include.patternalarm.datasets.metrics`` (shared with ``datasets baseline``): per row,
-per entity, per labelled window (``--windows``), time to first alert, precision@k by score, alerts per
-10,000 rows.
+event ids in its evidence; a row's score is the highest score of the alerts flagging it (1 for a rule
+without scores). The figures are those of ``include.patternalarm.datasets.metrics`` (shared with
+``datasets baseline``): per row, per entity, per labelled window (``--windows``), time to first alert,
+alerts per 10,000 rows — except precision@k, which ranks only what alerted (``ranked``): the baselines
+score every row, a rule set scores only the rows its alerts flag.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from include.patternalarm.datasets.metrics import evaluate
+from include.patternalarm.datasets.metrics import DEFAULT_KS, entity_scores, evaluate
 from include.patternalarm.events.timefmt import EventTimeError, parse_event_time
 from include.patternalarm.replay.readers import BadRow, open_rows
 
@@ -59,7 +60,8 @@ def truthy(value: Any) -> bool:
 
 
 def read_rows(path: Path, *, label: str, entity: str, time: str, event_id: str | None, id_prefix: str,
-              fmt: str | None = None, delimiter: str = ",") -> Rows:
+              fmt: str | None = None, delimiter: str = ",", limit: int | None = None) -> Rows:
+    """The file's rows (the first ``limit``, as replay reads them)."""
     source = open_rows(path, fmt=fmt, delimiter=delimiter,
                        columns=[c for c in (label, entity, time, event_id) if c])
     try:
@@ -74,8 +76,12 @@ def read_rows(path: Path, *, label: str, entity: str, time: str, event_id: str |
         times: list[float] = []
         ids: list[str] = []
         for first, batch in source.batches():
+            if limit is not None and first > limit:
+                break
             for offset, row in enumerate(batch):
                 number = first + offset
+                if limit is not None and number > limit:
+                    break
                 if isinstance(row, BadRow) or row is None:
                     labels.append(False)
                     entities.append("")
@@ -115,21 +121,58 @@ def flags(rows: Rows, alerts: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.
     return alerted, scores, unmatched
 
 
-def score_alerts(rows: Rows, alerts: Sequence[dict[str, Any]], *, windows: bool = False) -> dict[str, Any]:
-    """Overall and per-rule figures of one rule set's alerts."""
+def ranked(scores: np.ndarray, alerted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The labels of the alerted units, highest score first (ties keep input order). Units without an
+    alert have no score: they are not ranked at all (rather than in arbitrary order after the others)."""
+    order = np.argsort(-scores[alerted], kind="stable")
+    return labels[alerted][order]
 
-    def one(subset: Sequence[dict[str, Any]]) -> dict[str, Any]:
+
+def precision_at(hits: np.ndarray, k: int) -> float:
+    """Positives among the k highest-scoring alerted units, over k: a rule set that alerted on fewer
+    than k units counts the empty places as misses (it cannot reach 1.0 with 3 alerts at k = 10)."""
+    return float(np.sum(hits[:k])) / k if k > 0 else 0.0
+
+
+def precision_curve(hits: np.ndarray, points: int = 60) -> dict[str, list]:
+    """Precision@k for k = 1 … the number of alerted units, at up to ``points`` log-spaced k."""
+    if not len(hits):
+        return {"k": [], "precision": []}
+    cumulative = np.cumsum(hits)
+    ks = np.unique(np.geomspace(1, len(hits), num=min(points, len(hits))).round().astype(int))
+    return {"k": ks.tolist(), "precision": [round(float(cumulative[k - 1]) / k, 4) for k in ks]}
+
+
+def score_alerts(rows: Rows, alerts: Sequence[dict[str, Any]], *, windows: bool = False,
+                 rules: Sequence[str] = ()) -> dict[str, Any]:
+    """Overall and per-rule figures of one rule set's alerts (``rules``: also those that raised none).
+
+    Precision@k ranks entities by their highest alert score (rows, for window labels); see ``ranked``."""
+    ok = ~np.isnan(rows.times_s)
+    labels, entities = rows.labels[ok], rows.entities[ok]
+
+    def one(subset: Sequence[dict[str, Any]], curve: bool = False) -> dict[str, Any]:
         alerted, scores, unmatched = flags(rows, subset)
-        ok = ~np.isnan(rows.times_s)
-        report = evaluate(rows.labels[ok], alerted[ok], scores=scores[ok], entities=rows.entities[ok],
-                          times=rows.times_s[ok], window_labels=windows)
+        alerted, scores = alerted[ok], scores[ok]
+        report = evaluate(labels, alerted, entities=entities, times=rows.times_s[ok], window_labels=windows)
         out = report.as_dict()  # alerts / alerts_per_10k_rows there count alerted ROWS
+        if windows:
+            hits = ranked(scores, alerted, labels)
+            out["precision_at_k_of"] = "rows"
+        else:
+            best, positive = entity_scores(entities, np.where(alerted, scores, np.nan), labels)
+            hits = ranked(best, np.isfinite(best), positive)
+            out["precision_at_k_of"] = "entities"
+        out["precision_at_k"] = {str(k): round(precision_at(hits, k), 4) for k in DEFAULT_KS}
         out["alert_ids"] = len(subset)
         out["alert_ids_per_10k_rows"] = round(len(subset) * 10_000 / max(len(rows), 1), 3)
         out["alerts_on_no_file_row"] = unmatched
+        if curve:
+            out["precision_curve"] = precision_curve(hits)
         return out
 
-    by_rule: dict[str, list[dict[str, Any]]] = {}
+    by_rule: dict[str, list[dict[str, Any]]] = {rule: [] for rule in rules}
     for alert in alerts:
         by_rule.setdefault(alert["rule_id"], []).append(alert)
-    return {"overall": one(alerts), "rules": {rule: one(subset) for rule, subset in sorted(by_rule.items())}}
+    return {"overall": one(alerts, curve=True),
+            "rules": {rule: one(subset) for rule, subset in sorted(by_rule.items())}}

@@ -19,11 +19,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.datasets.registry import Dataset, get
+
+if TYPE_CHECKING:  # pandas loads when a data set is built: importing the package (the registry) stays cheap
+    import pandas as pd
 
 DOWNLOADS = ".downloads"
 
@@ -104,6 +105,8 @@ def read_members(wheel: Path, members: tuple[str, ...]) -> dict[str, bytes]:
 
 
 def summarize(dataset: Dataset, table: pd.DataFrame) -> dict[str, int]:
+    import pandas as pd
+
     from include.patternalarm.datasets.metrics import window_ids
 
     m = dataset.mapping

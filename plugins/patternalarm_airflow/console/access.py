@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,25 @@ async def authenticated_user(request: Request) -> Any:
 
     credentials = await bearer_scheme(request)
     return await get_user(request, None, credentials)
+
+
+def dag_run_reader(dag_id: str, what: str) -> Callable[[Request], Awaitable[Any]]:
+    """A route dependency: the logged-in user (else 401) with read access to ``dag_id``'s runs (else 403
+    naming ``what`` needs it) — for the reports those runs write (data quality, backtests)."""
+
+    async def require(request: Request) -> Any:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+        user = await authenticated_user(request)
+        allowed = get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
+                                                       details=DagDetails(id=dag_id), user=user)
+        if not allowed:
+            raise HTTPException(status_code=403, detail=f"{what} needs read access to the runs of the {dag_id} DAG")
+        return user
+
+    require.__name__ = f"require_{dag_id}_reader"
+    return require
 
 
 def may_read(user: Any) -> bool:
