@@ -18,7 +18,9 @@ Deploys or upgrades the Flink detection jobs, one per domain. Trigger it from th
 For each domain: the rules are validated with the parameters the job will run with, then the
 domain's **deployment lock** is taken (shared with `bin/patternalarm deploy` and the monitor's
 healing, so they never act on a domain at once), the running job is stopped (savepoint), the new one
-submitted from it, and watched until healthy. If it is not healthy in time, the previous version is
+submitted from it (the state of rules the new set no longer runs — another catalog version, a
+rule removed from your rules directory — is dropped, and the task log names them), and watched until
+healthy. If it is not healthy in time, the previous version is
 redeployed from the same savepoint, with its own overrides, and the run fails saying so. Every step
 is recorded in `detection_deployments` (catalog version, overrides, parallelism, savepoints): the
 state `monitor_detection_jobs` heals towards. A retried stop finds the savepoint it already took.
@@ -123,8 +125,11 @@ def deploy_detection_jobs():
             info = stop_for_upgrade(FlinkHook().settings, IncidentStoreHook().deployments(), spec["domain"],
                                     requested_by=_requested_by(), mode=params["upgrade_mode"],
                                     spec=DeploySpec(**spec), lock_ttl_s=params["healthy_timeout_s"] + LOCK_MARGIN_S)
+            if info["unclaimed_state"]:
+                print(f"{spec['domain']}: {info['unclaimed_state']}")
             # flat keys: the deploy operator's templated arguments read them one by one
-            return {**info, "catalog_version": spec["catalog_version"], "parallelism": spec["parallelism"],
+            return {**info, "allow_unclaimed_state": bool(info["unclaimed_state"]),
+                    "catalog_version": spec["catalog_version"], "parallelism": spec["parallelism"],
                     "overrides": spec["overrides"], "startup_mode": spec["startup_mode"]}
 
         stopped = stop_current(spec)
@@ -138,6 +143,7 @@ def deploy_detection_jobs():
             savepoint_path=stopped["savepoint"],
             overrides=stopped["overrides"],
             auto_offset_reset=stopped["startup_mode"],
+            allow_unclaimed_state=stopped["allow_unclaimed_state"],
         )
         # retries repeat only an attempt Airflow failed (see the sensors package): not healthy fails at once
         healthy = FlinkJobHealthySensor(task_id="wait_healthy", job_id=deployed.output,

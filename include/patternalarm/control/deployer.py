@@ -35,6 +35,7 @@ from include.patternalarm.flink.rest import FlinkRest, FlinkRestError
 from include.patternalarm.rules import RuleError, load_catalog
 
 if TYPE_CHECKING:
+    from include.patternalarm.control.deployments import Deployment
     from include.patternalarm.settings import Settings
 
 Progress = Callable[[str], None]
@@ -118,6 +119,34 @@ def resolve_spec(settings: Settings, store: DeploymentStore, domain: str, *, cat
                       startup_mode=start_from or "earliest", rules_dir=rules_dir, kept=kept)
 
 
+def retired_rules(previous: Deployment | None, spec: DeploySpec) -> list[str] | None:
+    """The rules (``id vN``) of the domain's last deployment that the new spec no longer runs: their state in
+    the savepoint has no operator to go to, so the upgrade restores without it (Flink refuses otherwise).
+    ``[]``: the same rules; ``None``: the last deployment's rule set cannot be loaded any more."""
+    if previous is None or previous.version is None:
+        return []
+
+    def rules(version: int, overrides: Overrides, rules_dir: str | None) -> set[str]:
+        catalog = load_catalog(version, overrides=overrides, **catalog_kwargs(rules_dir))
+        return {f"{r.id} v{r.version}" for r in catalog.rules_for(spec.domain)}
+
+    try:
+        before = rules(previous.version, previous.overrides, previous.rules_dir)
+    except RuleError:
+        return None
+    return sorted(before - rules(spec.catalog_version, spec.overrides, spec.rules_dir))
+
+
+def unclaimed_state_note(retired: list[str] | None) -> str | None:
+    """What an upgrade that drops savepoint state says about it (None: it drops nothing)."""
+    if retired is None:
+        return ("the last deployment's rules cannot be loaded any more: state no rule of the new set claims is "
+                "dropped")
+    if retired:
+        return f"state of the rules the new set no longer runs is dropped: {', '.join(retired)}"
+    return None
+
+
 @dataclass(frozen=True)
 class DeployOutcome:
     job_id: str
@@ -138,6 +167,10 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
                             reset_params=reset_params, parallelism=parallelism, start_from=start_from)
         if spec.kept:
             progress(f"{domain}: keeping the parameter overrides of the last deployment: {spec.kept}")
+        note = unclaimed_state_note(retired_rules(store.desired(domain), spec))
+        if note:
+            progress(f"{domain}: {note}")
+            allow_unclaimed_state = True
         running = find_job(settings, domain)
         record_id = store.record(
             domain, action="upgrade" if running else "deploy", status="in_progress", requested_by=requested_by,
@@ -213,9 +246,10 @@ def stop_for_upgrade(settings: Settings, store: DeploymentStore, domain: str, *,
     took is returned again (from its record, Flink, or the savepoint directory) — never "nothing ran"."""
     store.acquire(domain, requested_by, "upgrade", ttl_s=lock_ttl_s, wait_s=lock_wait_s)
     previous = store.desired(domain)
+    note = unclaimed_state_note(retired_rules(previous, spec))
     info: dict[str, Any] = {
         "domain": domain, "spec": spec.as_dict(), "previous": previous.as_dict() if previous else None,
-        "previous_job": None, "savepoint": None, "record_id": None}
+        "previous_job": None, "savepoint": None, "record_id": None, "unclaimed_state": note}
     pending = store.in_progress(domain, requested_by)
     job = find_job(settings, domain)
     if pending is not None:
@@ -273,5 +307,5 @@ def rollback(settings: Settings, store: DeploymentStore, info: Mapping[str, Any]
     return job_id
 
 
-__all__ = ["DeployError", "DeployOutcome", "DeploySpec", "deploy", "finish_upgrade", "resolve_spec", "rollback",
-           "savepoint_of", "stop", "stop_for_upgrade"]
+__all__ = ["DeployError", "DeployOutcome", "DeploySpec", "deploy", "finish_upgrade", "resolve_spec", "retired_rules",
+           "rollback", "savepoint_of", "stop", "stop_for_upgrade", "unclaimed_state_note"]

@@ -67,9 +67,10 @@ class JobHealth:
 
 
 def catalog_kwargs(rules_dir: str | None) -> dict[str, Any]:
-    """``load_catalog`` keyword arguments for a recorded rules directory (None: the shipped catalog). The
-    deployment record stores the directory with every deployment, so healing and rollbacks read the same."""
-    return {"rules_dir": Path(rules_dir)} if rules_dir else {}
+    """``load_catalog`` keyword arguments for a recorded user rules directory (None: the ``rules_dir``
+    setting's). The deployment record stores the directory with every deployment, so healing and rollbacks
+    read the same user rules beside the shipped catalog."""
+    return {"user_dir": Path(rules_dir)} if rules_dir else {}
 
 
 def typed_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

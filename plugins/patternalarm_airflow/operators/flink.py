@@ -34,11 +34,11 @@ class FlinkDeployJobOperator(_FlinkOperator):
     """
 
     template_fields: Sequence[str] = ("domain", "parallelism", "catalog_version", "savepoint_path", "overrides",
-                                      "auto_offset_reset")
+                                      "auto_offset_reset", "allow_unclaimed_state")
 
     def __init__(self, *, domain: str, parallelism: int | str = 1, catalog_version: int | str | None = None,
                  savepoint_path: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                 auto_offset_reset: str = "earliest", allow_unclaimed_state: bool = False,
+                 auto_offset_reset: str = "earliest", allow_unclaimed_state: bool | str = False,
                  wait_running_s: float = 180.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.domain = domain
@@ -56,7 +56,7 @@ class FlinkDeployJobOperator(_FlinkOperator):
         self._job_id = self.hook.deploy(self.domain, parallelism=int(self.parallelism), catalog_version=version,
                                         savepoint_path=savepoint, overrides=dict(self.overrides or {}),
                                         auto_offset_reset=self.auto_offset_reset or "earliest",
-                                        allow_unclaimed_state=self.allow_unclaimed_state,
+                                        allow_unclaimed_state=self.allow_unclaimed_state in (True, "True", "true"),
                                         wait_running=self.wait_running_s)
         self.log.info("%s: job %s running (catalog v%s, parallelism %s, overrides %s, from %s)", self.domain,
                       self._job_id, version, self.parallelism, self.overrides or "none", savepoint or "fresh state")

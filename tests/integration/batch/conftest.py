@@ -34,8 +34,9 @@ from tests.support import unique, wait_until
 REPO = Path(__file__).resolve().parents[3]
 PARTITIONS = 4
 DOMAINS = ("payments", "iot")
-RECONCILED_RULES = ("card_testing", "velocity", "impossible_travel", "account_takeover", "structuring",
-                    "out_of_range")
+# the rules the batch re-detects in the default catalog (v4's IoT rules are adaptive episodes the batch does
+# not implement: the IoT domain is reconciled for completeness and dead letters only)
+RECONCILED_RULES = ("card_testing", "velocity", "impossible_travel", "account_takeover", "structuring")
 
 
 def iso(value: datetime) -> str:

@@ -77,7 +77,7 @@ def test_deleted_alerts_are_reported_as_exactly_those_missed(pipeline: Pipeline,
     by_rule: dict[str, list[str]] = {}
     for a in simulated.alerts:
         by_rule.setdefault(a["rule_id"], []).append(a["alert_id"])
-    chosen = sorted({by_rule["card_testing"][0], by_rule["structuring"][0], by_rule["out_of_range"][0]})
+    chosen = sorted({by_rule["card_testing"][0], by_rule["structuring"][0], by_rule["velocity"][0]})
     with db(settings, "owner") as conn:
         deleted = conn.execute("DELETE FROM alerts WHERE alert_id = ANY(%s)", (chosen,)).rowcount
     assert deleted == 3

@@ -93,6 +93,7 @@ def test_a_clean_seasonal_series_raises_at_most_one_alert_per_10000_readings(pla
     clean = [d for d, info in played["devices"].items() if info.get("clean")]
     readings = sum(played["devices"][d]["n"] for d in clean)
     alerts = [a for d in clean for a in opened(played["alerts"], d)]
+    print(f"figure iot clean: {len(alerts)} alerts in {readings} readings")  # docs/detection.md (pytest -s)
     assert len(alerts) * 10_000 / readings <= 1.0, alerts
 
 
@@ -104,6 +105,7 @@ def test_injected_anomalies_are_found_within_12_readings(played: dict[str, Any],
             continue
         hits = [i for rule, i in opened(played["alerts"], device, {KINDS[kind]}) if info["at"] <= i < info["at"] + 12]
         found += bool(hits)
+    print(f"figure iot {kind}: {found} of {PER_KIND} found within 12 readings")
     assert found / PER_KIND >= 0.9, f"{kind}: {found} of {PER_KIND} found within 12 readings"
 
 

@@ -47,8 +47,10 @@ from tests.integration.detection.conftest import (
 DOMAIN = "payments"
 SPAN_MS = 50_000
 PER_PARTITION = 25_000  # 500 events/s of event time per partition
-# scenario instances that fit in the backlog's span (each payments rule has some)
+# scenario instances that fit in the backlog's span (each payments rule has some, but for the two whose
+# scenarios are a merchant's hours of history)
 MAX_OFFSET_S = 45
+LONG_HISTORY_RULES = {"compromised_terminal", "merchant_amount_anomaly"}
 # short enough that a partition left waiting for a moment counts as idle (the default is 30 s): with one
 # partition's records emitted in long runs (1 MiB fetches) the others wait longer than this
 IDLE_TIMEOUT_MS = 2_000
@@ -100,5 +102,5 @@ def test_no_backlog_record_turns_late(backlog: tuple[DetectionJob, Outcome, int]
 
 def test_every_scenario_in_the_backlog_alerts_exactly_once(backlog: tuple[DetectionJob, Outcome, int]) -> None:
     _, outcome, _ = backlog
-    assert {p.instance.rule_id for p in outcome.played} == set(domain_rules(DOMAIN))
+    assert {p.instance.rule_id for p in outcome.played} == set(domain_rules(DOMAIN)) - LONG_HISTORY_RULES
     assert outcome.problems == {}

@@ -1,0 +1,55 @@
+"""An upgrade restores without the state of rules the new set no longer runs, and says which."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from include.patternalarm.control.deployer import DeploySpec, retired_rules, unclaimed_state_note
+from include.patternalarm.control.deployments import Deployment
+from include.patternalarm.rules import load_catalog
+
+
+def _previous(version: str, rules_dir: str | None = None) -> Deployment:
+    return Deployment(id=1, domain="iot", catalog_version=version, parallelism=1, action="deploy", status="healthy",
+                      job_id="j", restored_from=None, stop_savepoint=None, requested_by="t",
+                      requested_at=datetime(2026, 12, 1, tzinfo=UTC), rules_dir=rules_dir)
+
+
+def _spec(version: int, rules_dir: str | None = None) -> DeploySpec:
+    return DeploySpec(domain="iot", catalog_version=version, overrides={}, parallelism=1, rules_dir=rules_dir)
+
+
+def test_the_same_rules_drop_nothing(tmp_path: Path) -> None:
+    newest = load_catalog(user_dir=None).version
+    assert retired_rules(_previous(str(newest), str(tmp_path)), _spec(newest, str(tmp_path))) == []
+    assert retired_rules(None, _spec(newest)) == []
+    assert unclaimed_state_note([]) is None
+
+
+def test_a_downgrade_names_the_rules_whose_state_is_dropped(tmp_path: Path) -> None:
+    newest = load_catalog(user_dir=None).version
+    v1 = {f"{r.id} v{r.version}" for r in load_catalog(1, user_dir=None).rules_for("iot")}
+    retired = retired_rules(_previous(str(newest), str(tmp_path)), _spec(1, str(tmp_path)))
+    expected = {f"{r.id} v{r.version}" for r in load_catalog(newest, user_dir=None).rules_for("iot")} - v1
+    assert retired == sorted(expected) and retired
+    note = unclaimed_state_note(retired)
+    assert note is not None and all(r in note for r in retired)
+
+
+def test_a_rule_removed_from_the_user_directory_is_retired(tmp_path: Path) -> None:
+    newest = load_catalog(user_dir=None).version
+    mine, empty = tmp_path / "mine", tmp_path / "empty"
+    mine.mkdir()
+    empty.mkdir()
+    (mine / "hot_device.yaml").write_text(
+        "id: hot_device\nversion: 1\ndomain: iot\nkind: threshold\nseverity: low\ndescription: too hot\n"
+        "value: value\nrequires: [value]\n"
+        "params:\n  min_value: {type: float, default: 100.0, description: readings above this}\n")
+    assert "hot_device v1" in {f"{r.id} v{r.version}" for r in load_catalog(user_dir=mine).rules_for("iot")}
+    assert retired_rules(_previous(str(newest), str(mine)), _spec(newest, str(empty))) == ["hot_device v1"]
+
+
+def test_an_unloadable_previous_rule_set_is_said_so(tmp_path: Path) -> None:
+    assert retired_rules(_previous("999"), _spec(1)) is None
+    assert "cannot be loaded" in (unclaimed_state_note(None) or "")
