@@ -87,6 +87,7 @@ def deploy_detection_jobs():
     def validate_rules(params: dict | None = None) -> list[dict]:
         """Resolve each domain's spec (overrides kept or reset) and compile its rules against the SQL Gateway."""
         from include.patternalarm.control.deployer import check_overrides_apply, resolve_spec, settings_rules_dir
+        from include.patternalarm.control.fields import live_field_warnings
         from include.patternalarm.rules import load_catalog, parse_overrides
         from include.patternalarm.rules.validate import validate_catalog
 
@@ -102,6 +103,8 @@ def deploy_detection_jobs():
             if spec.kept:
                 print(f"{domain}: keeping the previous deployment's overrides {spec.kept}")
             catalog = load_catalog(spec.catalog_version, overrides=spec.overrides, **spec.catalog_kwargs())
+            for warning in live_field_warnings(settings, domain, catalog):
+                print(f"WARNING {warning}")
             for check in validate_catalog(settings.sql_gateway, catalog, bootstrap=settings.bootstrap_servers,
                                           domains=[domain]):
                 print(f"{'ok' if check.ok else 'FAIL':>4} {check.domain:<9} {check.rule_id:<22} "

@@ -11,6 +11,10 @@ newest retained checkpoint — from Flink, or from disk when a restarted JobMana
 unless an operator stopped it (`deploy stop`) or a deploy holds the domain's deployment lock. A job
 that fails the same way after every resubmission is retried after 1, 2, 4 … minutes, not every minute.
 
+A rule whose required field (`requires` in its catalog entry) none of the domain's newest 1,000 events
+carries cannot fire: the `rule_fields` task names it in its log (and `bin/patternalarm deploy status`
+and every deploy warn about it).
+
 Retained checkpoints and savepoints that neither healing nor a rollback needs any more are deleted
 (older than an hour); disk pressure on the data directory is a finding like the others.
 
@@ -96,6 +100,27 @@ def monitor_detection_jobs():
         return disk_usage(settings)
 
     @task
+    def rule_fields(snapshots: list[dict]) -> list[str]:
+        """Rules that cannot fire: a field they require is absent from the newest 1,000 events of their domain."""
+        from include.patternalarm.control.fields import live_field_warnings
+        from include.patternalarm.flink.deploy import catalog_kwargs
+        from include.patternalarm.rules import load_catalog
+        from patternalarm_airflow.hooks.flink import FlinkHook
+        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
+
+        settings, store = FlinkHook().settings, IncidentStoreHook().deployments()
+        found: list[str] = []
+        for snap in snapshots:
+            record = store.desired(snap["domain"])
+            if snap.get("state") != "RUNNING" or record is None:
+                continue
+            catalog = load_catalog(record.version, overrides=record.overrides, **catalog_kwargs(record.rules_dir))
+            found += live_field_warnings(settings, snap["domain"], catalog)
+        for warning in found:
+            print(f"WARNING {warning}")
+        return found
+
+    @task
     def report(snapshots: list[dict], lag: int | None, healed: list[dict], disk: dict) -> dict:
         from include.patternalarm.control.health import HealthThresholds
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
@@ -112,6 +137,7 @@ def monitor_detection_jobs():
 
     snaps = snapshot_jobs()
     report(snaps, incident_sink_lag(), heal_jobs(snaps), checkpoints_and_disk())
+    rule_fields(snaps)
 
 
 monitor_detection_jobs()

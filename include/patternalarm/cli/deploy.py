@@ -145,6 +145,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
                                                 if r.get("parameters_match_record") is False else "",
                                                 f"locked by {r['lock']['holder']}" if r.get("lock") else "") if x)])
         console.print(fit_table(columns, table, title="detection jobs"))
+        for r in rows:
+            for warning in r.get("rules_without_fields") or []:
+                console.print(f"[yellow]warning[/] {warning}", highlight=False)
         if all_params:
             for r in rows:
                 for owner, values in (r.get("parameters") or {}).items():

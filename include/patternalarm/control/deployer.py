@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.control.deployments import DeploymentStore, Overrides, merge_overrides
+from include.patternalarm.control.fields import live_field_warnings
 from include.patternalarm.flink.deploy import (
     DeployError,
     cancel_job,
@@ -167,6 +168,9 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
                             reset_params=reset_params, parallelism=parallelism, start_from=start_from)
         if spec.kept:
             progress(f"{domain}: keeping the parameter overrides of the last deployment: {spec.kept}")
+        catalog = load_catalog(spec.catalog_version, overrides=spec.overrides, **spec.catalog_kwargs())
+        for warning in live_field_warnings(settings, domain, catalog):
+            progress(f"warning: {warning}")
         note = unclaimed_state_note(retired_rules(store.desired(domain), spec))
         if note:
             progress(f"{domain}: {note}")

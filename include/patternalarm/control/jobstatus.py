@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.control.deployer import catalog_kwargs
+from include.patternalarm.control.fields import live_field_warnings
 from include.patternalarm.flink.deploy import domain_status, overrides_digest
 from include.patternalarm.flink.rest import FlinkRest, FlinkRestError
 from include.patternalarm.rules import Catalog, Param, RuleError, load_catalog
@@ -76,6 +77,8 @@ def status_rows(settings: Settings, store: DeploymentStore, domains: Iterable[st
         try:
             catalog = load_catalog(version, overrides=overrides, **catalog_kwargs(record.rules_dir if record else None))
             row["parameters"] = effective_parameters(catalog, domain, overrides)
+            # rules that cannot fire: a field they require is absent from the newest live events
+            row["rules_without_fields"] = live_field_warnings(settings, domain, catalog) if row.get("job_id") else []
         except RuleError as exc:
             row["parameters"] = None
             row["parameters_error"] = str(exc)
