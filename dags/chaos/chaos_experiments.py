@@ -3,7 +3,8 @@
 
 Real faults on the platform's real processes, each under labelled traffic and scored against the
 simulator's ground truth — the same experiments as `bin/patternalarm chaos run` (docs/chaos.md).
-Daily (paused on a fresh stack); trigger it with **Trigger DAG w/ config**:
+Daily at 03:00 UTC once unpaused (paused on a fresh stack; unpausing does not run the slot that already
+passed); trigger it with **Trigger DAG w/ config**:
 
 | param | meaning |
 |---|---|
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.patternalarm.chaos.experiments import EXPERIMENTS
 from patternalarm_airflow.chaos import settings as _settings
@@ -43,7 +45,9 @@ def _config(params: dict) -> dict:
 
 @dag(
     dag_id="chaos_experiments",
-    schedule="@daily",
+    # 03:00 UTC; unpausing (or a manual trigger, which unpauses) waits for the next 03:00 instead of running
+    # every experiment at once for the slot that already passed (run_immediately=False)
+    schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC", run_immediately=False),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -50,6 +50,7 @@ class BenchPlan:
     spike: Spike
     drain_timeout_s: float
     spike_drain_timeout_s: float
+    backlog_events: int = 500_000  # the per-event cost: the payments job draining a backlog at parallelism 1
 
     @classmethod
     def full(cls) -> BenchPlan:
@@ -62,7 +63,8 @@ class BenchPlan:
     def quick(cls) -> BenchPlan:
         # a smoke run: every figure, in under 3 minutes, leaving a backlog the jobs work off in a minute or two
         return cls(steady_s=40, steady_rate=50_000 / 60, capacity_rates=(2_000, 8_000), capacity_step_s=10,
-                   spike_total_s=30, spike=Spike(5, 10, 10), drain_timeout_s=20, spike_drain_timeout_s=30)
+                   spike_total_s=30, spike=Spike(5, 10, 10), drain_timeout_s=20, spike_drain_timeout_s=30,
+                   backlog_events=20_000)
 
 
 def _run_id(kind: str) -> str:
@@ -257,7 +259,8 @@ def _taskmanager_pid(settings: Settings) -> int:
 
 
 def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: int = 500_000,
-            parallelism: int = 1, idle_s: float = 10.0, timeout_s: float = 1800.0) -> dict[str, Any]:
+            parallelism: int = 1, idle_s: float = 10.0, timeout_s: float = 1800.0,
+            catalog_version: int | None = None) -> dict[str, Any]:
     """The per-event cost: ``events`` simulated events (virtual clock at the seed rate, with scenarios) are
     written to a throwaway topic first, then a fresh copy of the domain's job reads them from the start at
     ``parallelism``. TaskManager CPU-seconds per 100,000 events (the TaskManager's idle CPU over the same
@@ -300,6 +303,7 @@ def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: i
         threads_before = thread_cpu_s(pid)
         cpu_before, started = process_cpu_s(pid), time.monotonic()
         job_id = deploy_domain(settings, domain, parallelism=parallelism, topics=topics,
+                               catalog_version=catalog_version,
                                name=f"bench-backlog-{domain}-{tag}", startup_mode="earliest-offset",
                                auto_offset_reset="earliest", consumer_group=f"bench-backlog-{tag}", upgrade=False)
         running_at = time.monotonic()
@@ -331,7 +335,7 @@ def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: i
             group = thread_group(name)
             groups[group] = round(groups.get(group, 0.0) + seconds, 2)
         per_100k = net * 100_000 / total
-        result = {"domain": domain, "records": total, "parallelism": parallelism,
+        result = {"domain": domain, "records": total, "parallelism": parallelism, "catalog_version": catalog_version,
                   "submit_to_running_s": round(running_at - started, 1),
                   "drain_s": round(read_at - running_at, 1),
                   "events_per_s": round(total / max(read_at - running_at, 1e-9), 1),
@@ -361,7 +365,12 @@ def restore_parallelism(settings: Settings, parallelism: int = 1) -> None:
                 rest.rescale(job.id, parallelism)
 
 
-def run_bench(settings: Settings, plan: BenchPlan, *, only: tuple[str, ...] = ("steady", "capacity", "spike"),
+def _backlog(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> dict[str, Any]:
+    return backlog(settings, say, events=plan.backlog_events)
+
+
+def run_bench(settings: Settings, plan: BenchPlan, *,
+              only: tuple[str, ...] = ("steady", "capacity", "spike", "backlog"),
               say: Say = print, out_dir: Path | None = None) -> dict[str, Any]:
     started = time.monotonic()
     result: dict[str, Any] = {"kind": "bench", "plan": {**plan.__dict__, "spike": str(plan.spike)},
@@ -370,7 +379,7 @@ def run_bench(settings: Settings, plan: BenchPlan, *, only: tuple[str, ...] = ("
     result["deployment"] = deployment
     observer = Observer(settings, interval=2.0).start()
     try:
-        for name, step in (("steady", steady), ("capacity", capacity), ("spike", spike)):
+        for name, step in (("steady", steady), ("capacity", capacity), ("spike", spike), ("backlog", _backlog)):
             if name in only:
                 result[name] = step(settings, plan, observer, say)
     finally:

@@ -12,6 +12,11 @@ LATE = "events.late"  # events behind the watermark, with the reason
 ALERTS = "alerts"  # detection output (the alert contract)
 ALERTS_DLQ = "alerts.dlq"  # alerts the incident sink could not store, with the reason
 METRICS = "detection.metrics"  # processed / dead-lettered / late counts per domain and minute
+# a shadow job (a candidate rule set on the live events) writes here, never to the platform's topics
+SHADOW_ALERTS = "alerts.shadow"  # its alerts: never stored in the alerts table, never an incident
+SHADOW_DLQ = "shadow.dlq"
+SHADOW_LATE = "shadow.late"
+SHADOW_METRICS = "shadow.metrics"
 
 
 @dataclass(frozen=True)
@@ -32,4 +37,6 @@ def topic_specs(partitions: int) -> list[TopicSpec]:
         TopicSpec(ALERTS, partitions, {"retention.ms": week}),
         TopicSpec(ALERTS_DLQ, 1, {"retention.ms": week}),
         TopicSpec(METRICS, 1, {"retention.ms": week}),
+        TopicSpec(SHADOW_ALERTS, partitions, {"retention.ms": week}),
+        *(TopicSpec(t, 1, {"retention.ms": week}) for t in (SHADOW_DLQ, SHADOW_LATE, SHADOW_METRICS)),
     ]

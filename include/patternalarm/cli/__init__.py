@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "datasets",
     "backtest",
     "chaos",
+    "shadow",
 )
 
 for _name in COMMAND_MODULES:

@@ -12,7 +12,7 @@ from include.patternalarm import stack as stack_mod
 from include.patternalarm.bench import BenchPlan, run_bench
 from include.patternalarm.cli.common import clear_errors, console, fail, settings
 
-PARTS = ("steady", "capacity", "spike")
+PARTS = ("steady", "capacity", "spike", "backlog")
 
 
 def _fmt(value: object, unit: str = "") -> str:
@@ -26,10 +26,13 @@ def _fmt(value: object, unit: str = "") -> str:
 @clear_errors(stack_mod.StackError)
 def bench(
     quick: Annotated[bool, typer.Option(help="A smoke run in under 3 minutes instead of the full run.")] = False,
-    only: Annotated[list[str] | None, typer.Option("--only", help="steady | capacity | spike (repeat).")] = None,
+    only: Annotated[list[str] | None,
+                    typer.Option("--only", help="steady | capacity | spike | backlog (repeat).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Steady latency and recall, capacity, and a 10× spike with the scaler — JSON + PNG plots in the reports folder."""
+    """Steady latency and recall, capacity, a 10× spike with the scaler, and the per-event cost (the payments job
+    draining a backlog at parallelism 1: TaskManager CPU-s per 100,000 events) — JSON + PNG plots in the reports
+    folder."""
     parts = tuple(only or PARTS)
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
@@ -76,6 +79,12 @@ def bench(
                               f"→drained {_fmt(e['drained_after_s'], ' s')}")
         for k, v in p["p99_before_during_after_s"].items():
             table.add_row(f"spike p99 latency {k}", _fmt(v, " s"))
+    if "backlog" in result:
+        b = result["backlog"]
+        table.add_row(f"backlog: {b['domain']} job, {b['records']:,} events, parallelism {b['parallelism']}",
+                      f"{_fmt(b['events_per_s'])} events/s")
+        table.add_row("  TaskManager CPU-s per 100,000 events (idle subtracted)", _fmt(b["cpu_s_per_100k_events"]))
+        table.add_row("  TaskManager idle CPU (share of a core)", _fmt(b["idle_cpu_per_s"]))
     table.add_row("load before → after", f"{result['machine_before']['load_avg'][0]:.1f} → "
                                          f"{result['machine_after']['load_avg'][0]:.1f}")
     console.print(table)

@@ -10,9 +10,10 @@ every minute.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from include.patternalarm.kafka_read import read_to_end
 
 SAMPLE = 1000
 
@@ -39,19 +40,8 @@ def sample_events(bootstrap: str, topic: str, *, limit: int = SAMPLE, timeout_s:
                 ends[partition] = high
         if not wanted:
             return []
-        consumer.assign(wanted)
         events: list[dict] = []
-        pending = set(ends)
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error():
-                pending.discard(message.partition())  # end of the partition (or an error: stop reading it)
-                continue
-            if message.offset() + 1 >= ends.get(message.partition(), 0):
-                pending.discard(message.partition())
+        for message in read_to_end(consumer, wanted, ends, timeout_s=timeout_s):
             try:
                 value = json.loads(message.value() or b"")
             except (ValueError, UnicodeDecodeError):

@@ -39,3 +39,7 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
             "capacity_steps.png", "spike_throughput_and_lag.png"} <= names
     assert all(p.stat().st_size > 1000 for p in plots)
     assert (Path(result["report_dir"]) / "result.json").exists()
+    backlog = result["backlog"]  # the per-event cost
+    assert backlog["records"] >= 20_000 and backlog["parallelism"] == 1 and backlog["events_per_s"] > 0
+    assert backlog["cpu_s_per_100k_events"] > 0 and backlog["idle_cpu_per_s"] >= 0
+    assert backlog["cpu_by_thread_group_s"], "CPU by thread group (jcmd)"
