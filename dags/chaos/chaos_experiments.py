@@ -3,8 +3,8 @@
 
 Real faults on the platform's real processes, each under labelled traffic and scored against the
 simulator's ground truth — the same experiments as `bin/patternalarm chaos run` (docs/chaos.md).
-Daily at 03:00 UTC once unpaused (paused on a fresh stack; unpausing does not run the slot that already
-passed); trigger it with **Trigger DAG w/ config**:
+Daily at 03:00 UTC once unpaused (paused on a fresh stack; the run Airflow creates on unpausing for the
+slot that already passed does nothing); trigger it with **Trigger DAG w/ config**:
 
 | param | meaning |
 |---|---|
@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.patternalarm.chaos.experiments import EXPERIMENTS
 from patternalarm_airflow.chaos import settings as _settings
 
 NAMES = list(EXPERIMENTS)
+#: a scheduled run that starts later than this after its slot runs nothing (it was created by an unpause)
+LATE_SLOT = pendulum.duration(minutes=30)
 DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=30),
                 "execution_timeout": pendulum.duration(minutes=30)}
 
@@ -45,9 +46,9 @@ def _config(params: dict) -> dict:
 
 @dag(
     dag_id="chaos_experiments",
-    # 03:00 UTC; unpausing (or a manual trigger, which unpauses) waits for the next 03:00 instead of running
-    # every experiment at once for the slot that already passed (run_immediately=False)
-    schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC", run_immediately=False),
+    # 03:00 UTC. Unpausing makes Airflow create the run of the slot that already passed (catchup=False
+    # still schedules the latest slot): start_batch lets such a late scheduled run do nothing
+    schedule="0 3 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -71,11 +72,19 @@ def _config(params: dict) -> dict:
 )
 def chaos_experiments():
     @task(retries=0)
-    def start_batch() -> str:
-        """One batch id for this run's experiments; monitor_detection_jobs must run during them."""
+    def start_batch() -> str | None:
+        """One batch id for this run's experiments; monitor_detection_jobs must run during them. A scheduled
+        run that starts long after its slot (the DAG was just unpaused) runs nothing: None."""
         from include.patternalarm.chaos.runner import ensure_monitor
 
         ctx = get_current_context()
+        run = ctx["dag_run"]
+        slot = getattr(run, "run_after", None) or run.logical_date
+        late = pendulum.now("UTC") - pendulum.instance(slot) if slot else pendulum.duration()
+        if str(getattr(run.run_type, "value", run.run_type)).lower() == "scheduled" and late > LATE_SLOT:
+            print(f"the {slot} slot passed {late.in_words()} ago (the DAG was unpaused since): no experiment runs "
+                  "now; the next scheduled run is at 03:00 UTC, or trigger one")
+            return None
         ensure_monitor(_settings(), print)
         return f"chaos-{pendulum.now('UTC'):%Y%m%dT%H%M%S}-{ctx['run_id'][-4:].encode().hex()[:4]}"
 
@@ -89,6 +98,8 @@ def chaos_experiments():
                 from include.patternalarm.chaos.runner import ChaosConfig, dry_run
                 from include.patternalarm.chaos.runner import prepare as open_run
 
+                if batch_id is None:
+                    raise AirflowSkipException("a late scheduled run (see start_batch): nothing runs")
                 if name not in params["experiments"]:
                     raise AirflowSkipException(f"{name} was not selected")
                 ctx = get_current_context()

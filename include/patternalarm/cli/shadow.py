@@ -87,10 +87,12 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @shadow_app.command("compare")
 @clear_errors(*ERRORS)
-def compare(domain: Domain, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def compare(domain: Domain, as_json: Annotated[bool, typer.Option("--json")] = False,
+            settle: Annotated[float, typer.Option(min=0, help="Leave out alerts on events of the last N seconds "
+                                                  "(both jobs may still be processing them).")] = 10.0) -> None:
     """Per rule, over the time the shadow ran: alerts of the live set and of the candidate, the ones both
     raised, and what the analysts made of the live-only ones' incidents."""
-    result = shadows.compare(settings(), _store(), _domain(domain))
+    result = shadows.compare(settings(), _store(), _domain(domain), settle_s=settle)
     if as_json:
         print(json.dumps(result, default=str, indent=2))
         return

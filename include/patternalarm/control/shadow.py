@@ -234,13 +234,13 @@ def shadow_alerts(settings: Settings, domain: str, since: datetime, *, timeout_s
 
 
 def live_alerts(settings: Settings, domain: str, since: datetime, until: datetime) -> dict[str, dict]:
-    """The live job's stored alerts of ``domain`` over events since ``since``, with their incident's
-    disposition (None while open)."""
+    """The live job's stored alerts of ``domain`` whose first event is in [since, until], with their
+    incident's disposition (None while open)."""
     with psycopg.connect(settings.db_conninfo("control"), row_factory=dict_row) as conn:
         rows = conn.execute(
             """SELECT a.alert_id, a.rule_id, a.rule_version, a.entity, i.disposition
                FROM alerts a LEFT JOIN incidents i ON i.incident_id = a.incident_id
-               WHERE a.domain = %s AND a.first_event_time >= %s AND a.persisted_at <= %s""",
+               WHERE a.domain = %s AND a.first_event_time BETWEEN %s AND %s""",
             (domain, since, until)).fetchall()
     return {r["alert_id"]: r for r in rows}
 
@@ -262,7 +262,9 @@ def comparison(live: Mapping[str, Mapping[str, Any]], shadow: Mapping[str, Mappi
 
 
 def compare(settings: Settings, store: ShadowStore, domain: str, *, settle_s: float = 10.0) -> dict[str, Any]:
-    """The running (or last) shadow of ``domain`` against the live job over the time it ran."""
+    """The running (or last) shadow of ``domain`` against the live job: the alerts of both whose first event
+    is between the shadow's start and ``settle_s`` before now (or its stop), so that both jobs have seen the
+    events they compare."""
     shadow = store.running(domain) or store.latest(domain)
     if shadow is None:
         raise ShadowError(f"{domain}: no shadow has run; start one with "
@@ -271,7 +273,7 @@ def compare(settings: Settings, store: ShadowStore, domain: str, *, settle_s: fl
     until = (shadow.stopped_at or datetime.now(UTC)) - timedelta(seconds=settle_s)
     live = live_alerts(settings, domain, since, until)
     candidates = {i: a for i, a in shadow_alerts(settings, domain, since).items()
-                  if _event_time(a.get("first_event_time")) >= since}
+                  if since <= _event_time(a.get("first_event_time")) <= until}
     return {"domain": domain, "shadow": shadow.as_dict(), "state": job_state(settings, shadow.job_id),
             "since": since.isoformat(), "until": until.isoformat(), "rules": comparison(live, candidates),
             "live_alerts": len(live), "shadow_alerts": len(candidates)}

@@ -38,6 +38,7 @@ def test_bad_params_are_refused_before_a_run_exists(airflow: AirflowClient, conf
     assert "HTTP 400" in str(excinfo.value) and reason in str(excinfo.value)
 
 
+@pytest.mark.usefixtures("platform_running")
 def test_a_dry_run_through_the_scheduler_records_each_plan(stack_settings: Settings, airflow: AirflowClient) -> None:
     was_paused = airflow.is_paused(DAG)
     try:

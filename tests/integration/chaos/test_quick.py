@@ -12,22 +12,14 @@ import psycopg
 import pytest
 
 from include.patternalarm.chaos import QUICK, ChaosConfig, run_batch
-from include.patternalarm.control import deployer
-from include.patternalarm.control.deployments import DeploymentStore
-from include.patternalarm.flink.deploy import find_job
 from include.patternalarm.settings import Settings
-from include.patternalarm.topics import DOMAINS
 
 # short periods and a third of the seed rate: the subset must fit in a few minutes on a shared 2-core machine
 QUICK_CONFIG = ChaosConfig(rate_per_min=20_000, steady_s=15, fault_s=10, after_s=15, drain_timeout_s=240)
 
 
 @pytest.fixture(scope="module")
-def quick_batch(stack_settings: Settings) -> dict:
-    store = DeploymentStore.from_settings(stack_settings)
-    for domain in DOMAINS:  # the experiments need every job running under the deployment record
-        if find_job(stack_settings, domain) is None or store.desired(domain) is None:
-            deployer.deploy(stack_settings, store, domain, requested_by="test/chaos", lock_wait_s=120)
+def quick_batch(stack_settings: Settings, platform_running: None) -> dict:
     return run_batch(stack_settings, QUICK, QUICK_CONFIG, requested_by="test/chaos")
 
 

@@ -102,7 +102,7 @@ def test_a_shadow_is_compared_with_the_live_set_and_promoted(stack_settings: Set
     (live_id, _), = live
     assert candidate[live_id]["evidence"]["amount"] == 6000.0
 
-    compared = _cli("shadow", "compare", "--domain", DOMAIN, "--json")
+    compared = _cli("shadow", "compare", "--domain", DOMAIN, "--json", "--settle", "0")
     assert compared.returncode == 0, compared.stdout + compared.stderr
     result = json.loads(compared.stdout)
     large = result["rules"]["large_amount"]

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from include.patternalarm.flink.deploy import job_health
+from include.patternalarm.flink.rest import FlinkRest
 from tests.integration.detection.conftest import DetectionJob, iso, recent_base_ms, scenario_instances
-from tests.support import unique
+from tests.support import unique, wait_until
 
 DOMAIN = "payments"
 
@@ -56,9 +57,12 @@ def routed(detection_job: DetectionJob) -> dict[str, Any]:
     job.send(card, good[1])  # duplicate, right after the original
     job.flush()
     job.advance(base + 60_000)
-    # the duplicate is found once the watermark passed the valid events: from then on, an event 55 s
-    # behind is late whatever the timing
+    # the duplicate is dead-lettered on arrival; an event is late once the watermark (of every operator:
+    # the routing reads it after the source) has passed it — wait for that, not for the duplicate
     job.read(job.topics.dlq, timeout=60, until=lambda msgs: any(b'"duplicate"' in m.value() for m in msgs))
+    with FlinkRest(job.settings.flink_rest) as rest:
+        wait_until(lambda: (rest.lowest_watermark(job.job_id) or 0) >= base + 30_000, timeout=90, interval=1,
+                   what="the job's watermark past the valid events")
     late_event = auth(unique("late"), iso(base + 5_000), card)
     job.send(card, late_event)
     # the job keeps detecting after all of that
