@@ -120,12 +120,15 @@ def resolve_spec(settings: Settings, store: DeploymentStore, domain: str, *, cat
                       startup_mode=start_from or "earliest", rules_dir=rules_dir, kept=kept)
 
 
-def retired_rules(previous: Deployment | None, spec: DeploySpec) -> list[str] | None:
-    """The rules (``id vN``) of the domain's last deployment that the new spec no longer runs: their state in
-    the savepoint has no operator to go to, so the upgrade restores without it (Flink refuses otherwise).
-    ``[]``: the same rules; ``None``: the last deployment's rule set cannot be loaded any more."""
+def rule_set_change(previous: Deployment | None, spec: DeploySpec) -> dict[str, list[str]] | None:
+    """How the domain's rules (``id vN``) change from its last deployment to ``spec``: ``{"added": […],
+    "removed": […]}`` (both empty: the same rules; None: the last deployment's rules cannot be loaded any more).
+
+    Flink derives the operators' ids from the job's plan, so a changed rule set changes ids beyond the
+    rules themselves: the savepoint then holds state no operator of the new job claims, which Flink refuses
+    unless told to drop it."""
     if previous is None or previous.version is None:
-        return []
+        return {"added": [], "removed": []}
 
     def rules(version: int, overrides: Overrides, rules_dir: str | None) -> set[str]:
         catalog = load_catalog(version, overrides=overrides, **catalog_kwargs(rules_dir))
@@ -135,16 +138,19 @@ def retired_rules(previous: Deployment | None, spec: DeploySpec) -> list[str] | 
         before = rules(previous.version, previous.overrides, previous.rules_dir)
     except RuleError:
         return None
-    return sorted(before - rules(spec.catalog_version, spec.overrides, spec.rules_dir))
+    after = rules(spec.catalog_version, spec.overrides, spec.rules_dir)
+    return {"added": sorted(after - before), "removed": sorted(before - after)}
 
 
-def unclaimed_state_note(retired: list[str] | None) -> str | None:
-    """What an upgrade that drops savepoint state says about it (None: it drops nothing)."""
-    if retired is None:
-        return ("the last deployment's rules cannot be loaded any more: state no rule of the new set claims is "
-                "dropped")
-    if retired:
-        return f"state of the rules the new set no longer runs is dropped: {', '.join(retired)}"
+def unclaimed_state_note(change: dict[str, list[str]] | None) -> str | None:
+    """What an upgrade that may drop savepoint state says about it (None: the same rules, nothing dropped)."""
+    if change is None:
+        return ("the last deployment's rules cannot be loaded any more: state no operator of the new job claims "
+                "is dropped")
+    if change["added"] or change["removed"]:
+        parts = [f"{k} {', '.join(v)}" for k, v in change.items() if v]
+        return (f"the rule set changes ({'; '.join(parts)}): the removed rules' state, and any state the new "
+                "plan's operators no longer claim, is dropped")
     return None
 
 
@@ -171,7 +177,7 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
         catalog = load_catalog(spec.catalog_version, overrides=spec.overrides, **spec.catalog_kwargs())
         for warning in live_field_warnings(settings, domain, catalog):
             progress(f"warning: {warning}")
-        note = unclaimed_state_note(retired_rules(store.desired(domain), spec))
+        note = unclaimed_state_note(rule_set_change(store.desired(domain), spec))
         if note:
             progress(f"{domain}: {note}")
             allow_unclaimed_state = True
@@ -250,7 +256,7 @@ def stop_for_upgrade(settings: Settings, store: DeploymentStore, domain: str, *,
     took is returned again (from its record, Flink, or the savepoint directory) — never "nothing ran"."""
     store.acquire(domain, requested_by, "upgrade", ttl_s=lock_ttl_s, wait_s=lock_wait_s)
     previous = store.desired(domain)
-    note = unclaimed_state_note(retired_rules(previous, spec))
+    note = unclaimed_state_note(rule_set_change(previous, spec))
     info: dict[str, Any] = {
         "domain": domain, "spec": spec.as_dict(), "previous": previous.as_dict() if previous else None,
         "previous_job": None, "savepoint": None, "record_id": None, "unclaimed_state": note}
@@ -311,5 +317,17 @@ def rollback(settings: Settings, store: DeploymentStore, info: Mapping[str, Any]
     return job_id
 
 
-__all__ = ["DeployError", "DeployOutcome", "DeploySpec", "deploy", "finish_upgrade", "resolve_spec", "retired_rules",
-           "rollback", "savepoint_of", "stop", "stop_for_upgrade", "unclaimed_state_note"]
+__all__ = [
+    "DeployError",
+    "DeployOutcome",
+    "DeploySpec",
+    "deploy",
+    "finish_upgrade",
+    "resolve_spec",
+    "rollback",
+    "rule_set_change",
+    "savepoint_of",
+    "stop",
+    "stop_for_upgrade",
+    "unclaimed_state_note",
+]

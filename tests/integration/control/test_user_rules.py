@@ -87,7 +87,7 @@ def user_rule(stack_settings: Settings, detection_jobs: dict[str, str]) -> Itera
         said: list[str] = []
         deployer.deploy(stack_settings, DeploymentStore.from_settings(stack_settings), DOMAIN,
                         requested_by="test:user-rules", reset_params=True, lock_wait_s=120, progress=said.append)
-        assert any(f"{RULE} v1" in s and "dropped" in s for s in said), said
+        assert any(f"removed {RULE} v1" in s and "dropped" in s for s in said), said
 
 
 @pytest.mark.usefixtures("monitor_paused")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from include.patternalarm.control.deployer import DeploySpec, retired_rules, unclaimed_state_note
+from include.patternalarm.control.deployer import DeploySpec, rule_set_change, unclaimed_state_note
 from include.patternalarm.control.deployments import Deployment
 from include.patternalarm.rules import load_catalog
 
@@ -22,22 +22,23 @@ def _spec(version: int, rules_dir: str | None = None) -> DeploySpec:
 
 def test_the_same_rules_drop_nothing(tmp_path: Path) -> None:
     newest = load_catalog(user_dir=None).version
-    assert retired_rules(_previous(str(newest), str(tmp_path)), _spec(newest, str(tmp_path))) == []
-    assert retired_rules(None, _spec(newest)) == []
-    assert unclaimed_state_note([]) is None
+    same = {"added": [], "removed": []}
+    assert rule_set_change(_previous(str(newest), str(tmp_path)), _spec(newest, str(tmp_path))) == same
+    assert rule_set_change(None, _spec(newest)) == same
+    assert unclaimed_state_note(same) is None
 
 
 def test_a_downgrade_names_the_rules_whose_state_is_dropped(tmp_path: Path) -> None:
     newest = load_catalog(user_dir=None).version
     v1 = {f"{r.id} v{r.version}" for r in load_catalog(1, user_dir=None).rules_for("iot")}
-    retired = retired_rules(_previous(str(newest), str(tmp_path)), _spec(1, str(tmp_path)))
+    change = rule_set_change(_previous(str(newest), str(tmp_path)), _spec(1, str(tmp_path)))
     expected = {f"{r.id} v{r.version}" for r in load_catalog(newest, user_dir=None).rules_for("iot")} - v1
-    assert retired == sorted(expected) and retired
-    note = unclaimed_state_note(retired)
-    assert note is not None and all(r in note for r in retired)
+    assert change["removed"] == sorted(expected) and change["removed"]
+    note = unclaimed_state_note(change)
+    assert note is not None and all(r in note for r in change["removed"])
 
 
-def test_a_rule_removed_from_the_user_directory_is_retired(tmp_path: Path) -> None:
+def test_a_rule_added_to_or_removed_from_the_user_directory_is_a_change(tmp_path: Path) -> None:
     newest = load_catalog(user_dir=None).version
     mine, empty = tmp_path / "mine", tmp_path / "empty"
     mine.mkdir()
@@ -47,9 +48,13 @@ def test_a_rule_removed_from_the_user_directory_is_retired(tmp_path: Path) -> No
         "value: value\nrequires: [value]\n"
         "params:\n  min_value: {type: float, default: 100.0, description: readings above this}\n")
     assert "hot_device v1" in {f"{r.id} v{r.version}" for r in load_catalog(user_dir=mine).rules_for("iot")}
-    assert retired_rules(_previous(str(newest), str(mine)), _spec(newest, str(empty))) == ["hot_device v1"]
+    assert rule_set_change(_previous(str(newest), str(mine)), _spec(newest, str(empty))) == {
+        "added": [], "removed": ["hot_device v1"]}
+    # adding it changes the plan's operator ids too: also said
+    added = rule_set_change(_previous(str(newest), str(empty)), _spec(newest, str(mine)))
+    assert added == {"added": ["hot_device v1"], "removed": []} and "hot_device v1" in unclaimed_state_note(added)
 
 
 def test_an_unloadable_previous_rule_set_is_said_so(tmp_path: Path) -> None:
-    assert retired_rules(_previous("999"), _spec(1)) is None
+    assert rule_set_change(_previous("999"), _spec(1)) is None
     assert "cannot be loaded" in (unclaimed_state_note(None) or "")
