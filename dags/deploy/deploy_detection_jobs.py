@@ -18,9 +18,9 @@ Deploys or upgrades the Flink detection jobs, one per domain. Trigger it from th
 For each domain: the rules are validated with the parameters the job will run with, then the
 domain's **deployment lock** is taken (shared with `bin/patternalarm deploy` and the monitor's
 healing, so they never act on a domain at once), the running job is stopped (savepoint), the new one
-submitted from it (the state of rules the new set no longer runs — another catalog version, a
-rule removed from your rules directory — is dropped, and the task log names them), and watched until
-healthy. If it is not healthy in time, the previous version is
+submitted from it (when the rule set changes — another catalog version, a rule added to or removed
+from your rules directory — the state the new job's operators no longer claim is dropped, and the task
+log says which rules changed), and watched until healthy. If it is not healthy in time, the previous version is
 redeployed from the same savepoint, with its own overrides, and the run fails saying so. Every step
 is recorded in `detection_deployments` (catalog version, overrides, parallelism, savepoints): the
 state `monitor_detection_jobs` heals towards. A retried stop finds the savepoint it already took.
