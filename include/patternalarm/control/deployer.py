@@ -129,17 +129,20 @@ def rule_set_change(previous: Deployment | None, spec: DeploySpec) -> dict[str, 
     unless told to drop it."""
     if previous is None or previous.version is None:
         return {"added": [], "removed": []}
-
-    def rules(version: int, overrides: Overrides, rules_dir: str | None) -> set[str]:
-        catalog = load_catalog(version, overrides=overrides, **catalog_kwargs(rules_dir))
-        return {f"{r.id} v{r.version}" for r in catalog.rules_for(spec.domain)}
-
+    recorded = (previous.detail or {}).get("rules")  # what it ran (its directory's files may have changed)
     try:
-        before = rules(previous.version, previous.overrides, previous.rules_dir)
+        before = set(recorded) if recorded else set(rule_ids(spec.domain, previous.version, previous.overrides,
+                                                             previous.rules_dir))
     except RuleError:
         return None
-    after = rules(spec.catalog_version, spec.overrides, spec.rules_dir)
+    after = set(rule_ids(spec.domain, spec.catalog_version, spec.overrides, spec.rules_dir))
     return {"added": sorted(after - before), "removed": sorted(before - after)}
+
+
+def rule_ids(domain: str, version: int, overrides: Mapping[str, Any], rules_dir: str | None) -> list[str]:
+    """The domain's rules (``id vN``) of that catalog version with that rules directory, as of now."""
+    catalog = load_catalog(version, overrides=overrides, **catalog_kwargs(rules_dir))
+    return sorted(f"{r.id} v{r.version}" for r in catalog.rules_for(domain))
 
 
 def unclaimed_state_note(change: dict[str, list[str]] | None) -> str | None:
@@ -186,7 +189,8 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
             domain, action="upgrade" if running else "deploy", status="in_progress", requested_by=requested_by,
             catalog_version=spec.catalog_version, parallelism=spec.parallelism, overrides=spec.overrides,
             rules_dir=spec.rules_dir, startup_mode=spec.startup_mode, restored_from=savepoint_path,
-            detail={"replaced": running.id if running else None})
+            detail={"replaced": running.id if running else None,
+                    "rules": rule_ids(domain, spec.catalog_version, spec.overrides, spec.rules_dir)})
         stopped: list[str] = []
 
         def on_stopped(path: str) -> None:
@@ -276,7 +280,9 @@ def stop_for_upgrade(settings: Settings, store: DeploymentStore, domain: str, *,
         info["record_id"] = store.record(
             domain, action="upgrade" if job else "deploy", status="in_progress", requested_by=requested_by,
             catalog_version=spec.catalog_version, parallelism=spec.parallelism, overrides=spec.overrides,
-            rules_dir=spec.rules_dir, startup_mode=spec.startup_mode, detail={"replaced": job.id if job else None})
+            rules_dir=spec.rules_dir, startup_mode=spec.startup_mode,
+            detail={"replaced": job.id if job else None,
+                    "rules": rule_ids(domain, spec.catalog_version, spec.overrides, spec.rules_dir)})
     if job is None:
         return info
     info["previous_job"] = job.id

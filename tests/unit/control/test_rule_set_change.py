@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,3 +59,15 @@ def test_a_rule_added_to_or_removed_from_the_user_directory_is_a_change(tmp_path
 def test_an_unloadable_previous_rule_set_is_said_so(tmp_path: Path) -> None:
     assert rule_set_change(_previous("999"), _spec(1)) is None
     assert "cannot be loaded" in (unclaimed_state_note(None) or "")
+
+
+def test_the_rules_a_deployment_ran_are_compared_not_its_directory_as_it_is_now(tmp_path: Path) -> None:
+    newest = load_catalog(user_dir=None).version
+    ran = sorted(f"{r.id} v{r.version}" for r in load_catalog(newest, user_dir=tmp_path).rules_for("iot"))
+    previous = dataclasses.replace(_previous(str(newest), str(tmp_path)), detail={"rules": ran})
+    (tmp_path / "hot_device.yaml").write_text(
+        "id: hot_device\nversion: 1\ndomain: iot\nkind: threshold\nseverity: low\ndescription: too hot\n"
+        "value: value\nrequires: [value]\n"
+        "params:\n  min_value: {type: float, default: 100.0, description: readings above this}\n")
+    # the file appeared in the same directory after that deployment: an added rule
+    assert rule_set_change(previous, _spec(newest, str(tmp_path))) == {"added": ["hot_device v1"], "removed": []}
