@@ -46,38 +46,57 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# --- Python: main environment (Airflow, Spark, GX, the project) -----------------------------------
-stamp="$stamps/venv-$(hash_of requirements.txt requirements-dev.txt pyproject.toml)"
-if [ ! -f "$stamp" ] || [ ! -x .venv/bin/python ]; then
-  say "main Python environment (.venv): Airflow, providers, PySpark, Great Expectations…"
-  [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade "pip==25.3"
-  .venv/bin/pip install -q --progress-bar off -r requirements.txt -r requirements-dev.txt
-  .venv/bin/pip install -q --no-deps -e .
-  rm -f "$stamps"/venv-*; touch "$stamp"
-fi
-
-# --- Python: Flink runtime environment ---------------------------------------------------------
-stamp="$stamps/venv-flink-$(hash_of requirements-flink.txt)"
-if [ ! -f "$stamp" ] || [ ! -x .venv-flink/bin/python ]; then
-  say "Flink runtime environment (.venv-flink): apache-flink with its distribution"
-  [ -x .venv-flink/bin/python ] || "$PY" -m venv .venv-flink
-  .venv-flink/bin/python -m pip install -q --upgrade "pip==25.3"
-  .venv-flink/bin/pip install -q --progress-bar off -r requirements-flink.txt
-  rm -f "$stamps"/venv-flink-*; touch "$stamp"
-fi
-
-# --- Java artifacts from Maven Central ----------------------------------------------------------
-stamp="$stamps/jars-$(hash_of build/maven/pom.xml)"
-if [ ! -f "$stamp" ]; then
-  for profile in kafka flink spark; do
-    say "jars: $profile (Maven Central, pinned in build/maven/pom.xml)"
-    rm -rf "$deps/jars/$profile"
-    mvn -q -B -f build/maven/pom.xml -P "$profile" dependency:copy-dependencies \
-      -DoutputDirectory="$deps/jars/$profile" || die "Maven could not fetch the $profile jars"
-  done
-  rm -f "$stamps"/jars-*; touch "$stamp"
-fi
+# --- the two Python environments and the pinned jars: independent downloads, fetched side by side -----
+# (on a fresh machine they are most of the setup time). Each part logs to .deps/logs/<part>.log; a part
+# that fails is named with the end of its log.
+logs="$deps/logs"; mkdir -p "$logs"
+main_venv() {
+  local stamp="$stamps/venv-$(hash_of requirements.txt requirements-dev.txt pyproject.toml)"
+  if [ ! -f "$stamp" ] || [ ! -x .venv/bin/python ]; then
+    say "main Python environment (.venv): Airflow, providers, PySpark, Great Expectations…"
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade "pip==25.3"
+    .venv/bin/pip install -q --progress-bar off -r requirements.txt -r requirements-dev.txt
+    .venv/bin/pip install -q --no-deps -e .
+    rm -f "$stamps"/venv-[0-9a-f]*; touch "$stamp"
+  fi
+}
+flink_venv() {
+  local stamp="$stamps/venv-flink-$(hash_of requirements-flink.txt)"
+  if [ ! -f "$stamp" ] || [ ! -x .venv-flink/bin/python ]; then
+    say "Flink runtime environment (.venv-flink): apache-flink with its distribution"
+    [ -x .venv-flink/bin/python ] || "$PY" -m venv .venv-flink
+    .venv-flink/bin/python -m pip install -q --upgrade "pip==25.3"
+    .venv-flink/bin/pip install -q --progress-bar off -r requirements-flink.txt
+    rm -f "$stamps"/venv-flink-*; touch "$stamp"
+  fi
+}
+jars() {
+  local stamp="$stamps/jars-$(hash_of build/maven/pom.xml)"
+  if [ ! -f "$stamp" ]; then
+    for profile in kafka flink spark; do
+      say "jars: $profile (Maven Central, pinned in build/maven/pom.xml)"
+      rm -rf "$deps/jars/$profile"
+      mvn -q -B -f build/maven/pom.xml -P "$profile" dependency:copy-dependencies \
+        -DoutputDirectory="$deps/jars/$profile" || { echo "Maven could not fetch the $profile jars" >&2; return 1; }
+    done
+    rm -f "$stamps"/jars-*; touch "$stamp"
+  fi
+}
+pids=(); parts=(main_venv flink_venv jars)
+for part in "${parts[@]}"; do
+  ( set -euo pipefail; "$part" ) > >(tee "$logs/$part.log") 2> "$logs/$part.err" &
+  pids+=($!)
+done
+failed=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed+=("${parts[$i]}")
+done
+for part in "${failed[@]}"; do
+  printf '\033[1;31m[setup] %s failed:\033[0m\n' "$part" >&2
+  tail -n 30 "$logs/$part.err" >&2
+done
+[ ${#failed[@]} -eq 0 ] || die "${failed[*]} failed (logs in $logs); fix the cause and rerun make setup"
 
 # --- Flink lib/ and opt/: the wheel's distribution plus the connector and the SQL Gateway ------
 dist="$root/.venv-flink/lib/python3.11/site-packages/pyflink"

@@ -11,6 +11,9 @@ newest retained checkpoint — from Flink, or from disk when a restarted JobMana
 unless an operator stopped it (`deploy stop`) or a deploy holds the domain's deployment lock. A job
 that fails the same way after every resubmission is retried after 1, 2, 4 … minutes, not every minute.
 
+A running shadow (`bin/patternalarm shadow start`) whose job failed or that a restarted JobManager
+forgot is resubmitted the same way (task `heal_shadows`); one cancelled by `shadow stop|promote` is not.
+
 A rule whose required field (`requires` in its catalog entry) none of the domain's newest 1,000 events
 carries cannot fire: the `rule_fields` task names it in its log (and `bin/patternalarm deploy status`
 and every deploy warn about it).
@@ -85,6 +88,29 @@ def monitor_detection_jobs():
             healed.append(result)
         return healed
 
+    @task(pool="flink_control")
+    def heal_shadows() -> list[dict]:
+        """A running shadow (``bin/patternalarm shadow start``) whose job failed or vanished is resubmitted."""
+        from patternalarm_airflow.hooks.flink import FlinkHook
+        from patternalarm_airflow.hooks.incidents import IncidentStoreHook
+        from patternalarm_airflow.monitor import heal_shadow
+
+        ctx = get_current_context()
+        flink, store = FlinkHook(), IncidentStoreHook()
+        healed = []
+        for domain in DOMAINS:
+            result = heal_shadow(flink, store, domain, requested_by=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
+            if not result:
+                continue
+            if result.get("backoff"):
+                print(f"not healing the {domain} shadow yet: it failed the same way after {result['streak']} "
+                      f"resubmission(s); next attempt in {result['retry_in_s']}s ({result['cause']})")
+            else:
+                print(f"healed the {domain} shadow: job {result['replaced']} was {result['was']}; resubmitted as "
+                      f"{result['job_id']} from {result['restored_from'] or 'its committed offsets'}")
+            healed.append(result)
+        return healed
+
     @task
     def checkpoints_and_disk() -> dict:
         """Delete retained checkpoints/savepoints nothing needs any more; measure the data disk."""
@@ -136,7 +162,9 @@ def monitor_detection_jobs():
         return outcome
 
     snaps = snapshot_jobs()
-    report(snaps, incident_sink_lag(), heal_jobs(snaps), checkpoints_and_disk())
+    healed = heal_jobs(snaps)
+    report(snaps, incident_sink_lag(), healed, checkpoints_and_disk())
+    healed >> heal_shadows()  # the live jobs first
     rule_fields(snaps)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     flink_taskmanager_memory: str = "8192m"
     flink_taskmanager_slots: int = 16
     flink_sql_gateway_heap: str = "768m"
+    # where the jobs keep state: "hashmap" (on the heap, every checkpoint copies all of it) or "rocksdb"
+    # (on local disk with incremental checkpoints: only what changed is written; costs CPU per access)
+    flink_state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
     airflow_parallelism: int = 4
     stack_start_timeout_s: float = 300.0
     db_connect_timeout_s: float = 10.0  # every database connection made from these settings

@@ -26,6 +26,12 @@ def heal(flink: FlinkHook, store: IncidentStoreHook, snap: dict[str, Any], reque
     return monitor.heal(flink.settings, store.deployments(), snap, requested_by=requested_by)
 
 
+def heal_shadow(flink: FlinkHook, store: IncidentStoreHook, domain: str, requested_by: str) -> dict[str, Any] | None:
+    from include.patternalarm.control import shadow
+
+    return shadow.heal(flink.settings, store.shadows(), domain, requested_by=requested_by)
+
+
 def stopped_on_purpose(store: IncidentStoreHook, domain: str) -> bool:
     return monitor.stopped_on_purpose(store.deployments(), domain)
 

@@ -10,13 +10,17 @@ for the live-only ones what the analysts made of their incidents (a false positi
 would not have raised, a confirmed fraud it would have missed). ``promote`` deploys the candidate
 through ``deploy_detection_jobs`` (its overrides replace the live ones) and stops the shadow.
 
-The shadow is recorded in ``shadow_deployments`` (one running per domain). The monitor does not heal
-a shadow job: a shadow that failed shows as such in ``shadow status``; start it again.
+The shadow is recorded in ``shadow_deployments`` (one running per domain). ``monitor_detection_jobs``
+heals a running shadow whose job FAILED or that Flink no longer knows (a JobManager that restarted
+without HA): it is resubmitted from its newest retained checkpoint with the same candidate, under the
+same consumer group, and backs off like the live jobs when it fails the same way again. A cancelled
+shadow job is never resubmitted (``shadow stop`` and ``promote`` cancel it on purpose).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +31,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from include.patternalarm.alerts import InvalidAlert, parse_time
+from include.patternalarm.control.checkpoints import retained_checkpoint_of
+from include.patternalarm.control.health import HealAttempt, HealBackoff, heal_delay
 from include.patternalarm.flink.deploy import (
     DeployError,
     cancel_job,
@@ -199,6 +205,44 @@ def stop(settings: Settings, store: ShadowStore, domain: str, *, outcome: str = 
     store.update(shadow.shadow_id, stopped_at=datetime.now(UTC), outcome=outcome)
     shadow.outcome = outcome
     return shadow
+
+
+def heal(settings: Settings, store: ShadowStore, domain: str, *, requested_by: str,
+         backoff: HealBackoff | None = None, now: float | None = None) -> dict[str, Any] | None:
+    """Resubmit the domain's running shadow when its job FAILED or Flink forgot it (None: nothing to do;
+    ``{"backoff": …}`` while a repeated failure waits). The heals are kept in the record's ``detail``."""
+    shadow = store.running(domain)
+    if shadow is None or not shadow.job_id:
+        return None  # none, or ``start`` is still submitting it
+    state = job_state(settings, shadow.job_id)
+    if state != "FAILED" and not state.startswith("UNKNOWN"):
+        return None  # running, restarting, or cancelled on purpose
+    cause = None
+    if state == "FAILED":
+        with FlinkRest(settings.flink_rest) as rest:
+            cause = rest.root_exception(shadow.job_id)
+    heals = list(shadow.detail.get("heals", []))
+    attempts = [HealAttempt(at=h["at"], was=h.get("was"), cause=h.get("cause")) for h in heals]
+    wait, streak = heal_delay(attempts, state, cause, now or time.time(), backoff)
+    result: dict[str, Any] = {"domain": domain, "shadow_id": shadow.shadow_id, "replaced": shadow.job_id,
+                              "was": state, "cause": cause}
+    if wait > 0:
+        return {**result, "backoff": True, "retry_in_s": round(wait), "streak": streak}
+    try:
+        with FlinkRest(settings.flink_rest) as rest:
+            restore = rest.latest_restorable(shadow.job_id)
+    except FlinkRestError:
+        restore = None
+    restore = restore or retained_checkpoint_of(settings, shadow.job_id)
+    job_id = deploy_domain(settings, domain, parallelism=shadow.parallelism, catalog_version=shadow.catalog_version,
+                           overrides=shadow.overrides, topics=shadow_topics(domain), name=shadow_name(domain),
+                           consumer_group=f"patternalarm-shadow-{domain}-{shadow.shadow_id}",
+                           auto_offset_reset="latest", upgrade=False, savepoint_path=restore,
+                           rules_dir=shadow.rules_dir, wait_running=0)
+    heals.append({"at": now or time.time(), "was": state, "cause": cause, "job_id": job_id, "restored_from": restore,
+                  "by": requested_by})
+    store.update(shadow.shadow_id, job_id=job_id, detail={**shadow.detail, "heals": heals[-20:]})
+    return {**result, "job_id": job_id, "restored_from": restore}
 
 
 # --- compare ------------------------------------------------------------------------------------------

@@ -105,6 +105,22 @@ class FlinkRest:
                 total += int(sum(float(v.get("sum", 0)) for v in values))
         return total
 
+    def pending_records(self, job_id: str) -> int | None:
+        """Records in the job's Kafka topics its sources have not fetched yet (the standard source metric
+        ``pendingRecords``, summed over subtasks): the job's own lag, exact at every fetch — the committed
+        consumer offsets move only at checkpoints. None while no source reports it."""
+        total, seen = 0, False
+        for vertex in self.job(job_id).get("vertices", []):
+            if not vertex["name"].startswith("Source:"):
+                continue
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            names = [m["id"] for m in self.call("GET", path) if m["id"].endswith(".pendingRecords")]
+            if names:
+                values = self.call("GET", path, params={"get": ",".join(names), "agg": "sum"})
+                total += int(sum(float(v.get("sum", 0)) for v in values))
+                seen = seen or bool(values)
+        return total if seen else None
+
     def lowest_watermark(self, job_id: str) -> int | None:
         """The lowest input watermark (epoch ms) over every vertex and subtask of the job except its
         sources (None while some vertex has none yet): everything before it has been processed."""

@@ -48,7 +48,8 @@ def config(settings: Settings) -> dict[str, object]:
         "taskmanager.bind-host": host,
         "taskmanager.numberOfTaskSlots": settings.flink_taskmanager_slots,
         "taskmanager.memory.process.size": settings.flink_taskmanager_memory,
-        "taskmanager.memory.managed.fraction": 0.05,  # hashmap state lives on the heap, not in managed memory
+        # hashmap state lives on the heap, not in managed memory; RocksDB's block cache and write buffers do
+        "taskmanager.memory.managed.fraction": 0.05 if settings.flink_state_backend == "hashmap" else 0.25,
         "taskmanager.memory.network.fraction": 0.1,
         # a TaskManager out of heap exits, so the supervisor restarts it (a wedged one never comes back)
         "taskmanager.jvm-exit-on-oom": "true",
@@ -59,7 +60,8 @@ def config(settings: Settings) -> dict[str, object]:
         "blob.server.port": "0",
         "taskmanager.rpc.port": "0",
         "metrics.internal.query-service.port": "0",
-        "state.backend.type": "hashmap",
+        "state.backend.type": settings.flink_state_backend,
+        "execution.checkpointing.incremental": settings.flink_state_backend == "rocksdb",
         "execution.checkpointing.dir": checkpoints_dir(settings).as_uri(),
         "execution.checkpointing.savepoint-dir": savepoints_dir(settings).as_uri(),
         "execution.checkpointing.interval": "10s",

@@ -9,6 +9,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 if TYPE_CHECKING:
     from include.patternalarm.control.deployments import DeploymentStore
+    from include.patternalarm.control.shadow import ShadowStore
 
 
 class IncidentStoreHook(PostgresHook):
@@ -49,6 +50,12 @@ class IncidentStoreHook(PostgresHook):
         from include.patternalarm.control.deployments import DeploymentStore
 
         return DeploymentStore(self.conninfo())
+
+    def shadows(self) -> ShadowStore:
+        """The shadow deployments (``include.patternalarm.control.shadow``) on this connection."""
+        from include.patternalarm.control.shadow import ShadowStore
+
+        return ShadowStore(self.conninfo())
 
     def desired_deployment(self, domain: str) -> dict[str, Any] | None:
         """The latest healthy deployment of ``domain`` (what the monitor heals towards), as a dict."""

@@ -19,7 +19,7 @@ from include.patternalarm.control import deployer
 from include.patternalarm.control import shadow as shadows
 from include.patternalarm.control.deployments import DeploymentStore
 from include.patternalarm.control.jobstatus import status_rows
-from include.patternalarm.flink.deploy import find_job
+from include.patternalarm.flink.deploy import cancel_job, find_job
 from include.patternalarm.settings import Settings
 from include.patternalarm.topics import EVENTS, SHADOW_DLQ
 from tests.support import consume, unique, wait_until
@@ -67,6 +67,20 @@ def test_a_shadow_is_compared_with_the_live_set_and_promoted(stack_settings: Set
     assert find_job(settings, DOMAIN, name=shadows.shadow_name(DOMAIN)).id == shadow.job_id
     again = _cli("shadow", "start", "--domain", DOMAIN)
     assert again.returncode == 1 and "already running" in " ".join((again.stdout + again.stderr).split())
+
+    # the monitor leaves a running shadow alone; one whose job Flink no longer knows (a JobManager that
+    # restarted without HA forgets every job: here the job is cancelled and the record points at an id
+    # Flink never had) is resubmitted with the same candidate, and the record says so
+    assert shadows.heal(settings, store, DOMAIN, requested_by="test:shadow") is None
+    cancel_job(settings, shadow.job_id)
+    store.update(shadow.shadow_id, job_id="0" * 32)
+    healed = shadows.heal(settings, store, DOMAIN, requested_by="test:shadow")
+    assert healed is not None and healed["was"].startswith("UNKNOWN") and healed["job_id"] != shadow.job_id
+    shadow = store.running(DOMAIN)
+    assert shadow.job_id == healed["job_id"] and shadow.detail["heals"][-1]["by"] == "test:shadow"
+    assert shadow.overrides == {"large_amount": {"min_amount": LOW}}
+    wait_until(lambda: find_job(settings, DOMAIN, name=shadows.shadow_name(DOMAIN)), timeout=120,
+               what="the resubmitted shadow job")
 
     # the shadow reads from the end of the topic as of its start: wait until it has a position (a probe it
     # dead-letters to shadow.dlq), so the events below are after it

@@ -25,6 +25,10 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     assert capacity["steps"] and capacity["highest_sustained_events_per_s"] >= 0
     assert isinstance(capacity["saturated_first"], str) and capacity["saturated_first"]
     assert all("cpu_avg_pct" in s and "backlog_s" in s for s in capacity["steps"])
+    # the judgement: the jobs' own lag at both ends and the step's scenario alerts, with the reasons
+    assert all({"lag_start", "lag_end", "scenario_alerts", "scenario_alerts_lost", "why_not"} <= set(s)
+               for s in capacity["steps"])
+    assert all(s["sustained"] == (not s["why_not"]) for s in capacity["steps"])
     spike = result["spike"]
     assert {"lost", "duplicated", "scaling_events", "p99_before_during_after_s", "late_records"} <= set(spike)
     for part in (result["steady"], spike):
@@ -43,3 +47,6 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     assert backlog["records"] >= 20_000 and backlog["parallelism"] == 1 and backlog["events_per_s"] > 0
     assert backlog["cpu_s_per_100k_events"] > 0 and backlog["idle_cpu_per_s"] >= 0
     assert backlog["cpu_by_thread_group_s"], "CPU by thread group (jcmd)"
+    # checkpoint duration and size of every job (the backlog's own job and each live domain's)
+    for cp in (backlog["checkpoints"], *result["checkpoints"].values()):
+        assert cp["latest"]["duration_ms"] >= 0 and cp["latest"]["size_bytes"] >= 0, cp
