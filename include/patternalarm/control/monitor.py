@@ -87,18 +87,24 @@ def stopped_on_purpose(store: DeploymentStore, domain: str) -> bool:
     return latest is not None and latest.action == "stop"
 
 
+def flink_restore_point(settings: Settings, job_id: str) -> str | None:
+    """External path of the job's newest completed checkpoint or savepoint as Flink reports it (None when
+    Flink has none or does not know the job)."""
+    try:
+        with FlinkRest(settings.flink_rest) as rest:
+            return rest.latest_restorable(job_id)
+    except FlinkRestError:
+        return None
+
+
 def restore_point(settings: Settings, store: DeploymentStore, snap: dict[str, Any]) -> str | None:
     """Where to resubmit from: the newest checkpoint/savepoint of the job Flink reports; when Flink knows
     no job (its JobManager restarted), the newest retained checkpoint on disk of the job the deployment
     record names last, or that record's savepoint."""
     if snap.get("job_id"):
-        try:
-            with FlinkRest(settings.flink_rest) as rest:
-                found = rest.latest_restorable(snap["job_id"])
-            if found:
-                return found
-        except FlinkRestError:
-            pass
+        found = flink_restore_point(settings, snap["job_id"])
+        if found:
+            return found
     latest = store.latest_job(snap["domain"])
     if latest is None or not latest.job_id:
         return None

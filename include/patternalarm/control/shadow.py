@@ -33,6 +33,7 @@ from psycopg.types.json import Jsonb
 from include.patternalarm.alerts import InvalidAlert, parse_time
 from include.patternalarm.control.checkpoints import retained_checkpoint_of
 from include.patternalarm.control.health import HealAttempt, HealBackoff, heal_delay
+from include.patternalarm.control.monitor import flink_restore_point
 from include.patternalarm.flink.deploy import (
     DeployError,
     cancel_job,
@@ -228,12 +229,7 @@ def heal(settings: Settings, store: ShadowStore, domain: str, *, requested_by: s
                               "was": state, "cause": cause}
     if wait > 0:
         return {**result, "backoff": True, "retry_in_s": round(wait), "streak": streak}
-    try:
-        with FlinkRest(settings.flink_rest) as rest:
-            restore = rest.latest_restorable(shadow.job_id)
-    except FlinkRestError:
-        restore = None
-    restore = restore or retained_checkpoint_of(settings, shadow.job_id)
+    restore = flink_restore_point(settings, shadow.job_id) or retained_checkpoint_of(settings, shadow.job_id)
     job_id = deploy_domain(settings, domain, parallelism=shadow.parallelism, catalog_version=shadow.catalog_version,
                            overrides=shadow.overrides, topics=shadow_topics(domain), name=shadow_name(domain),
                            consumer_group=f"patternalarm-shadow-{domain}-{shadow.shadow_id}",

@@ -90,36 +90,31 @@ class FlinkRest:
                 out[vertex["id"]] = int(sum(float(v.get("sum", 0)) for v in values))
         return out
 
-    def source_records(self, job_id: str) -> int:
-        """Records the job's sources have read so far (``numRecordsOut`` of each source operator, summed
-        over subtasks; valid or not) — how far a job has got through its input."""
-        total = 0
-        for vertex in self.job(job_id).get("vertices", []):
-            if not vertex["name"].startswith("Source:"):
-                continue
-            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-            names = [m["id"] for m in self.call("GET", path)
-                     if m["id"].startswith("Source__") and m["id"].endswith(".numRecordsOut")]
-            if names:
-                values = self.call("GET", path, params={"get": ",".join(names), "agg": "sum"})
-                total += int(sum(float(v.get("sum", 0)) for v in values))
-        return total
-
-    def pending_records(self, job_id: str) -> int | None:
-        """Records in the job's Kafka topics its sources have not fetched yet (the standard source metric
-        ``pendingRecords``, summed over subtasks): the job's own lag, exact at every fetch — the committed
-        consumer offsets move only at checkpoints. None while no source reports it."""
+    def _source_metric(self, job_id: str, suffix: str, prefix: str = "") -> int | None:
+        """A metric of the job's source vertices (names starting with ``prefix`` and ending in ``suffix``:
+        the chained operators report metrics of their own) summed over subtasks; None while none reports it."""
         total, seen = 0, False
         for vertex in self.job(job_id).get("vertices", []):
             if not vertex["name"].startswith("Source:"):
                 continue
             path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-            names = [m["id"] for m in self.call("GET", path) if m["id"].endswith(".pendingRecords")]
+            names = [m["id"] for m in self.call("GET", path) if m["id"].startswith(prefix) and m["id"].endswith(suffix)]
             if names:
                 values = self.call("GET", path, params={"get": ",".join(names), "agg": "sum"})
                 total += int(sum(float(v.get("sum", 0)) for v in values))
                 seen = seen or bool(values)
         return total if seen else None
+
+    def source_records(self, job_id: str) -> int:
+        """Records the job's sources have read so far (``numRecordsOut`` of each source operator, summed
+        over subtasks; valid or not) — how far a job has got through its input."""
+        return self._source_metric(job_id, ".numRecordsOut", prefix="Source__") or 0
+
+    def pending_records(self, job_id: str) -> int | None:
+        """Records in the job's Kafka topics its sources have not fetched yet (the standard source metric
+        ``pendingRecords``, summed over subtasks): the job's own lag, exact at every fetch — the committed
+        consumer offsets move only at checkpoints. None while no source reports it."""
+        return self._source_metric(job_id, ".pendingRecords")
 
     def lowest_watermark(self, job_id: str) -> int | None:
         """The lowest input watermark (epoch ms) over every vertex and subtask of the job except its
