@@ -33,7 +33,7 @@ from include.patternalarm.flink.deploy import (
     typed_overrides,
 )
 from include.patternalarm.flink.rest import FlinkRest, FlinkRestError
-from include.patternalarm.rules import RuleError, load_catalog
+from include.patternalarm.rules import Catalog, RuleError, load_catalog
 
 if TYPE_CHECKING:
     from include.patternalarm.control.deployments import Deployment
@@ -120,13 +120,14 @@ def resolve_spec(settings: Settings, store: DeploymentStore, domain: str, *, cat
                       startup_mode=start_from or "earliest", rules_dir=rules_dir, kept=kept)
 
 
-def rule_set_change(previous: Deployment | None, spec: DeploySpec) -> dict[str, list[str]] | None:
+def rule_set_change(previous: Deployment | None, spec: DeploySpec, *,
+                    after: list[str] | None = None) -> dict[str, list[str]] | None:
     """How the domain's rules (``id vN``) change from its last deployment to ``spec``: ``{"added": […],
     "removed": […]}`` (both empty: the same rules; None: the last deployment's rules cannot be loaded any more).
 
     Flink derives the operators' ids from the job's plan, so a changed rule set changes ids beyond the
     rules themselves: the savepoint then holds state no operator of the new job claims, which Flink refuses
-    unless told to drop it."""
+    unless told to drop it. ``after``: the spec's rules when the caller has them already (``rule_ids``)."""
     if previous is None or previous.version is None:
         return {"added": [], "removed": []}
     recorded = (previous.detail or {}).get("rules")  # what it ran (its directory's files may have changed)
@@ -135,13 +136,17 @@ def rule_set_change(previous: Deployment | None, spec: DeploySpec) -> dict[str, 
                                                              previous.rules_dir))
     except RuleError:
         return None
-    after = set(rule_ids(spec.domain, spec.catalog_version, spec.overrides, spec.rules_dir))
-    return {"added": sorted(after - before), "removed": sorted(before - after)}
+    now = set(after if after is not None else rule_ids(spec.domain, spec.catalog_version, spec.overrides,
+                                                         spec.rules_dir))
+    return {"added": sorted(now - before), "removed": sorted(before - now)}
 
 
 def rule_ids(domain: str, version: int, overrides: Mapping[str, Any], rules_dir: str | None) -> list[str]:
     """The domain's rules (``id vN``) of that catalog version with that rules directory, as of now."""
-    catalog = load_catalog(version, overrides=overrides, **catalog_kwargs(rules_dir))
+    return catalog_rule_ids(load_catalog(version, overrides=overrides, **catalog_kwargs(rules_dir)), domain)
+
+
+def catalog_rule_ids(catalog: Catalog, domain: str) -> list[str]:
     return sorted(f"{r.id} v{r.version}" for r in catalog.rules_for(domain))
 
 
@@ -180,7 +185,8 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
         catalog = load_catalog(spec.catalog_version, overrides=spec.overrides, **spec.catalog_kwargs())
         for warning in live_field_warnings(settings, domain, catalog):
             progress(f"warning: {warning}")
-        note = unclaimed_state_note(rule_set_change(store.desired(domain), spec))
+        ids = catalog_rule_ids(catalog, domain)
+        note = unclaimed_state_note(rule_set_change(store.desired(domain), spec, after=ids))
         if note:
             progress(f"{domain}: {note}")
             allow_unclaimed_state = True
@@ -189,8 +195,7 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
             domain, action="upgrade" if running else "deploy", status="in_progress", requested_by=requested_by,
             catalog_version=spec.catalog_version, parallelism=spec.parallelism, overrides=spec.overrides,
             rules_dir=spec.rules_dir, startup_mode=spec.startup_mode, restored_from=savepoint_path,
-            detail={"replaced": running.id if running else None,
-                    "rules": rule_ids(domain, spec.catalog_version, spec.overrides, spec.rules_dir)})
+            detail={"replaced": running.id if running else None, "rules": ids})
         stopped: list[str] = []
 
         def on_stopped(path: str) -> None:
@@ -260,7 +265,8 @@ def stop_for_upgrade(settings: Settings, store: DeploymentStore, domain: str, *,
     took is returned again (from its record, Flink, or the savepoint directory) — never "nothing ran"."""
     store.acquire(domain, requested_by, "upgrade", ttl_s=lock_ttl_s, wait_s=lock_wait_s)
     previous = store.desired(domain)
-    note = unclaimed_state_note(rule_set_change(previous, spec))
+    ids = rule_ids(domain, spec.catalog_version, spec.overrides, spec.rules_dir)
+    note = unclaimed_state_note(rule_set_change(previous, spec, after=ids))
     info: dict[str, Any] = {
         "domain": domain, "spec": spec.as_dict(), "previous": previous.as_dict() if previous else None,
         "previous_job": None, "savepoint": None, "record_id": None, "unclaimed_state": note}
@@ -281,8 +287,7 @@ def stop_for_upgrade(settings: Settings, store: DeploymentStore, domain: str, *,
             domain, action="upgrade" if job else "deploy", status="in_progress", requested_by=requested_by,
             catalog_version=spec.catalog_version, parallelism=spec.parallelism, overrides=spec.overrides,
             rules_dir=spec.rules_dir, startup_mode=spec.startup_mode,
-            detail={"replaced": job.id if job else None,
-                    "rules": rule_ids(domain, spec.catalog_version, spec.overrides, spec.rules_dir)})
+            detail={"replaced": job.id if job else None, "rules": ids})
     if job is None:
         return info
     info["previous_job"] = job.id
