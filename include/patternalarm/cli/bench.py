@@ -10,7 +10,7 @@ from rich.table import Table
 
 from include.patternalarm import stack as stack_mod
 from include.patternalarm.bench import BenchPlan, run_bench
-from include.patternalarm.cli.common import clear_errors, console, fail, settings
+from include.patternalarm.cli.common import clear_errors, console, err_console, fail, settings
 
 PARTS = ("steady", "capacity", "spike", "backlog")
 
@@ -38,7 +38,9 @@ def bench(
     if unknown:
         raise typer.BadParameter(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}",
                                  param_hint="--only")
-    say = (lambda m: None) if as_json else (lambda m: console.print(f"[dim]·[/] {m}", highlight=False))
+    # progress on stderr with --json (stdout stays the JSON alone): a full run takes half an hour
+    out = err_console if as_json else console
+    say = lambda m: out.print(f"[dim]·[/] {m}", highlight=False)  # noqa: E731
     rows = stack_mod.up(settings(), progress=say)
     if not all(r.healthy for r in rows):
         raise fail("the stack is not healthy: see `bin/patternalarm stack status`")
