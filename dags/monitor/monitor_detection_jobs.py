@@ -67,25 +67,16 @@ def monitor_detection_jobs():
     def heal_jobs(snapshots: list[dict]) -> list[dict]:
         from patternalarm_airflow.hooks.flink import FlinkHook
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
-        from patternalarm_airflow.monitor import heal
+        from patternalarm_airflow.monitor import heal, heal_summary
 
         ctx = get_current_context()
         flink, store = FlinkHook(), IncidentStoreHook()
         healed = []
         for snap in snapshots:
             result = heal(flink, store, snap, requested_by=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
-            if not result:
-                continue
-            if result.get("skipped"):
-                print(f"not healing {result['domain']}: {result['skipped']}")
-            elif result.get("backoff"):
-                print(f"not healing {result['domain']} yet: it failed the same way after {result['streak']} "
-                      f"resubmission(s); next attempt in {result['retry_in_s']}s ({result['cause']})")
-            else:
-                print(f"healed {result['domain']}: job {result['replaced']} was {result['was']}; "
-                      f"resubmitted as {result['job_id']} from {result['restored_from'] or 'committed offsets'}"
-                      f" with overrides {result['overrides'] or 'none'}")
-            healed.append(result)
+            if result:
+                print(heal_summary(result, result["domain"]))
+                healed.append(result)
         return healed
 
     @task(pool="flink_control")
@@ -93,22 +84,16 @@ def monitor_detection_jobs():
         """A running shadow (``bin/patternalarm shadow start``) whose job failed or vanished is resubmitted."""
         from patternalarm_airflow.hooks.flink import FlinkHook
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
-        from patternalarm_airflow.monitor import heal_shadow
+        from patternalarm_airflow.monitor import heal_shadow, heal_summary
 
         ctx = get_current_context()
         flink, store = FlinkHook(), IncidentStoreHook()
         healed = []
         for domain in DOMAINS:
             result = heal_shadow(flink, store, domain, requested_by=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
-            if not result:
-                continue
-            if result.get("backoff"):
-                print(f"not healing the {domain} shadow yet: it failed the same way after {result['streak']} "
-                      f"resubmission(s); next attempt in {result['retry_in_s']}s ({result['cause']})")
-            else:
-                print(f"healed the {domain} shadow: job {result['replaced']} was {result['was']}; resubmitted as "
-                      f"{result['job_id']} from {result['restored_from'] or 'its committed offsets'}")
-            healed.append(result)
+            if result:
+                print(heal_summary(result, f"the {domain} shadow"))
+                healed.append(result)
         return healed
 
     @task

@@ -32,6 +32,18 @@ def heal_shadow(flink: FlinkHook, store: IncidentStoreHook, domain: str, request
     return shadow.heal(flink.settings, store.shadows(), domain, requested_by=requested_by)
 
 
+def heal_summary(result: dict[str, Any], subject: str) -> str:
+    """The log line of one heal (a live job's or a shadow's): skipped, backing off, or resubmitted."""
+    if result.get("skipped"):
+        return f"not healing {subject}: {result['skipped']}"
+    if result.get("backoff"):
+        return (f"not healing {subject} yet: it failed the same way after {result['streak']} resubmission(s); "
+                f"next attempt in {result['retry_in_s']}s ({result['cause']})")
+    line = (f"healed {subject}: job {result['replaced']} was {result['was']}; resubmitted as {result['job_id']} "
+            f"from {result['restored_from'] or 'its committed offsets'}")
+    return line + (f" with overrides {result['overrides'] or 'none'}" if "overrides" in result else "")
+
+
 def stopped_on_purpose(store: IncidentStoreHook, domain: str) -> bool:
     return monitor.stopped_on_purpose(store.deployments(), domain)
 
