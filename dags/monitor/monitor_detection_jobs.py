@@ -1,14 +1,16 @@
 """
 ### monitor_detection_jobs
 
-Every minute: the state of each domain's detection job, the age of its last completed checkpoint,
+Every minute, and at once when the JobManager restarts (the stack's `flink-restart-watch` triggers a run):
+the state of each domain's detection job, the age of its last completed checkpoint,
 its restarts since the previous check and the back-pressure of its most back-pressured subtask, the
 incident sink's consumer lag, and the disk that holds Flink's checkpoints.
 
 A job that is gone, failed or cancelled is **resubmitted** with the spec of its last healthy
 deployment (`detection_deployments`: catalog version, parameter overrides, parallelism) from its
 newest retained checkpoint — from Flink, or from disk when a restarted JobManager forgot the job —
-unless an operator stopped it (`deploy stop`) or a deploy holds the domain's deployment lock. A job
+unless an operator stopped it (`deploy stop`) or a deploy holds the domain's deployment lock. The domains
+are resubmitted in parallel (a restarted JobManager forgot all of them). A job
 that fails the same way after every resubmission is retried after 1, 2, 4 … minutes, not every minute.
 
 A running shadow (`bin/patternalarm shadow start`) whose job failed or that a restarted JobManager
@@ -67,16 +69,14 @@ def monitor_detection_jobs():
     def heal_jobs(snapshots: list[dict]) -> list[dict]:
         from patternalarm_airflow.hooks.flink import FlinkHook
         from patternalarm_airflow.hooks.incidents import IncidentStoreHook
-        from patternalarm_airflow.monitor import heal, heal_summary
+        from patternalarm_airflow.monitor import heal_all, heal_summary
 
         ctx = get_current_context()
-        flink, store = FlinkHook(), IncidentStoreHook()
-        healed = []
-        for snap in snapshots:
-            result = heal(flink, store, snap, requested_by=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
-            if result:
-                print(heal_summary(result, result["domain"]))
-                healed.append(result)
+        results = heal_all(FlinkHook(), IncidentStoreHook(), snapshots,
+                           requested_by=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
+        healed = [result for result in results if result]
+        for result in healed:
+            print(heal_summary(result, result["domain"]))
         return healed
 
     @task(pool="flink_control")

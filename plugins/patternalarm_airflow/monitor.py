@@ -26,6 +26,11 @@ def heal(flink: FlinkHook, store: IncidentStoreHook, snap: dict[str, Any], reque
     return monitor.heal(flink.settings, store.deployments(), snap, requested_by=requested_by)
 
 
+def heal_all(flink: FlinkHook, store: IncidentStoreHook, snaps: list[dict[str, Any]], requested_by: str
+             ) -> list[dict[str, Any] | None]:
+    return monitor.heal_all(flink.settings, store.deployments(), snaps, requested_by=requested_by)
+
+
 def heal_shadow(flink: FlinkHook, store: IncidentStoreHook, domain: str, requested_by: str) -> dict[str, Any] | None:
     from include.patternalarm.control import shadow
 

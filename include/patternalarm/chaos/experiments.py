@@ -121,10 +121,10 @@ class JobManagerKill(_Kill):
     name = "jobmanager_kill"
     program = "flink-jobmanager"
     title = "JobManager SIGKILL"
-    limit_s = 150.0
-    proves = ("Without JobManager HA the restarted JobManager knows no jobs; monitor_detection_jobs resubmits each "
-              "from its newest retained checkpoint found on disk (the deployment record names the job), with the "
-              "recorded parameters: nothing lost. Recovery waits for the monitor's next minute.")
+    proves = ("Without JobManager HA the restarted JobManager knows no jobs; the restart watch triggers "
+              "monitor_detection_jobs as soon as the JobManager is back, which resubmits each job from its newest "
+              "retained checkpoint found on disk (the deployment record names the job), with the recorded "
+              "parameters: nothing lost.")
 
     def recovered(self, trial: Trial) -> bool:
         if not super().recovered(trial):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from include.patternalarm.control.checkpoints import retained_checkpoint_of
@@ -150,6 +151,21 @@ def heal(settings: Settings, store: DeploymentStore, snap: dict[str, Any], *, re
                 "was": snap.get("state"), "overrides": desired.overrides}
     finally:
         store.release(domain, requested_by)
+
+
+def heal_all(settings: Settings, store: DeploymentStore, snaps: list[dict[str, Any]], *, requested_by: str,
+             heal_one: Callable[..., dict[str, Any] | None] | None = None) -> list[dict[str, Any] | None]:
+    """``heal`` every domain at once (a restarted JobManager forgot all jobs: their submissions compile in
+    parallel instead of one after the other). Results in the order of ``snaps``; when a domain's heal raised,
+    the others still finish and the first error is raised after them."""
+    heal_one = heal_one or heal
+    with ThreadPoolExecutor(max_workers=max(1, len(snaps)), thread_name_prefix="heal") as pool:
+        futures = [pool.submit(heal_one, settings, store, snap, requested_by=requested_by) for snap in snaps]
+        wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
 
 
 def assess(snapshots: list[dict[str, Any]], sink_lag: int | None, thresholds: HealthThresholds,

@@ -49,12 +49,13 @@ def services(settings: Settings) -> list[Service]:
 
 
 def extra_services(settings: Settings) -> list[Service]:
-    """Long-running project processes started after the platform (e.g. the incident sink)."""
+    """Long-running project processes started after the platform (the incident sink, the restart watch)."""
     try:
+        from include.patternalarm.control.restart_watch import watch_service
         from include.patternalarm.incidents.service import sink_service
     except ImportError:
         return []
-    return [sink_service(settings)]
+    return [sink_service(settings), watch_service(settings)]
 
 
 @dataclass

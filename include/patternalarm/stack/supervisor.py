@@ -29,6 +29,7 @@ class Program:
     directory: Path | None = None
     stopwaitsecs: int = 30
     startsecs: int = 3
+    events: tuple[str, ...] = ()  # an event listener of these supervisord events (stdout is its protocol channel)
 
 
 def _quote(value: str) -> str:
@@ -87,8 +88,9 @@ def render_config(settings: Settings, programs: list[Program]) -> str:
         "",
     ]
     for priority, prog in enumerate(programs, start=1):
+        kind = "eventlistener" if prog.events else "program"
         lines += [
-            f"[program:{prog.name}]",
+            f"[{kind}:{prog.name}]",
             f"command={_command(prog.command)}",
             f"priority={priority * 10}",
             "autostart=false",
@@ -98,11 +100,13 @@ def render_config(settings: Settings, programs: list[Program]) -> str:
             f"stopwaitsecs={prog.stopwaitsecs}",
             "stopasgroup=true",
             "killasgroup=true",
-            "redirect_stderr=true",
-            f"stdout_logfile={log_file(settings, prog.name)}",
-            "stdout_logfile_maxbytes=50MB",
-            "stdout_logfile_backups=2",
         ]
+        if prog.events:  # stdout carries the protocol: the listener logs on stderr
+            lines += [f"events={','.join(prog.events)}", f"stderr_logfile={log_file(settings, prog.name)}",
+                      "stderr_logfile_maxbytes=10MB", "stderr_logfile_backups=2"]
+        else:
+            lines += ["redirect_stderr=true", f"stdout_logfile={log_file(settings, prog.name)}",
+                      "stdout_logfile_maxbytes=50MB", "stdout_logfile_backups=2"]
         if prog.user:
             lines.append(f"user={prog.user}")
         if prog.directory:
