@@ -236,7 +236,6 @@ class SinkKill(_Kill):
 class SchedulerKill(Experiment):
     name = "scheduler_kill"
     title = "Airflow scheduler SIGKILL while a deploy_detection_jobs upgrade is in flight"
-    limit_s = 600.0
     domain = "iot"
     proves = ("A killed scheduler (and the tasks it ran) leaves no domain with two jobs or none: the upgrade holds "
               "the domain's deployment lock, a retried stop finds its savepoint, and the run ends healthy or rolled "
