@@ -444,7 +444,7 @@ def run_batch(settings: Settings, names: Iterable[str], config: ChaosConfig, *, 
             results.append(run_experiment(settings, name, config, batch_id=batch_id, requested_by=requested_by,
                                           say=say))
     finally:
-        _restore_monitor(settings, monitor_was_paused)
+        restore_monitor(settings, monitor_was_paused)
     summary = {"batch_id": batch_id, "requested_by": requested_by, "seconds": round(time.monotonic() - started, 1),
                "config": asdict(config), "experiments": results,
                "passed": all(r["status"] in ("passed", "dry_run") for r in results)}
@@ -472,7 +472,7 @@ def ensure_monitor(settings: Settings, say: Say) -> bool | None:
         client.close()
 
 
-def _restore_monitor(settings: Settings, was_paused: bool | None) -> None:
+def restore_monitor(settings: Settings, was_paused: bool | None) -> None:
     from include.patternalarm.airflow_client import AirflowApiError, AirflowClient
 
     if not was_paused:

@@ -5,9 +5,13 @@ and every domain's job comes back from the killed job's retained checkpoint."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from include.patternalarm.airflow_client import AirflowClient
 from include.patternalarm.chaos import faults
+from include.patternalarm.chaos.runner import ensure_monitor, restore_monitor
 from include.patternalarm.control.restart_watch import MONITOR_DAG, PROGRAM_NAME
 from include.patternalarm.flink.deploy import find_job, job_health
 from include.patternalarm.settings import Settings
@@ -16,12 +20,21 @@ from include.patternalarm.topics import DOMAINS
 from tests.support import wait_until
 
 
+@pytest.fixture
+def monitor_unpaused(stack_settings: Settings) -> Iterator[None]:
+    """The watch leaves a paused monitor alone (an operator paused healing): unpause it for the test."""
+    was_paused = ensure_monitor(stack_settings, print)
+    assert was_paused is not None, "Airflow did not answer"
+    yield
+    restore_monitor(stack_settings, was_paused)
+
+
 def _triggered_runs(log: str) -> list[str]:
     return [line.rsplit(" ", 1)[1] for line in log.splitlines() if f"triggered {MONITOR_DAG} run" in line]
 
 
-def test_a_killed_jobmanager_triggers_the_monitor_and_every_job_comes_back(stack_settings: Settings,
-                                                                             platform_running: None) -> None:
+def test_a_killed_jobmanager_triggers_the_monitor_and_every_job_comes_back(
+        stack_settings: Settings, platform_running: None, monitor_unpaused: None) -> None:
     settings = stack_settings
     before = {d: find_job(settings, d).id for d in DOMAINS}
     # a completed checkpoint of each job, so there is something on disk to restore
