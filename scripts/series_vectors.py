@@ -40,6 +40,11 @@ def build() -> dict:
     day = [20 + 3 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 0.5) for i in range(288 * 3)]
     day[700] += 6
     add("seasonal 5-minute, a spike on day 3", day, 300_000, "")
+    calm = [10 + rng.gauss(0, 1) for _ in range(150)] + [10 + 0.15 * rng.gauss(0, 1) for _ in range(80)]
+    add("quieter: variance both ways", calm, 1000, "kinds=variance")
+    add("quieter: variance upward only", calm, 1000, "kinds=variance;var_direction=1")
+    add("noisier: variance upward only", base[:150] + [10 + 3.2 * (v - 10) for v in base[150:220]] + base[220:], 1000,
+        "kinds=variance;var_direction=1")
     return {"about": __doc__, "cases": cases}
 
 

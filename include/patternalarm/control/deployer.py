@@ -150,16 +150,43 @@ def catalog_rule_ids(catalog: Catalog, domain: str) -> list[str]:
     return sorted(f"{r.id} v{r.version}" for r in catalog.rules_for(domain))
 
 
-def unclaimed_state_note(change: dict[str, list[str]] | None) -> str | None:
-    """What an upgrade that may drop savepoint state says about it (None: the same rules, nothing dropped)."""
+def retired_state(previous: Deployment | None, spec: DeploySpec) -> str | None:
+    """How the adaptive detectors' state changes form between the last deployment's catalog and ``spec``'s
+    (v4 structured → v5 packed), or None when it keeps its form: their operators then have other uids, and
+    an upgrade drops their baselines, which learn afresh."""
+    if previous is None or previous.version is None or previous.version == spec.catalog_version:
+        return None
+    try:
+        before = load_catalog(previous.version, overrides=previous.overrides, **catalog_kwargs(previous.rules_dir))
+    except RuleError:
+        return None
+    after = load_catalog(spec.catalog_version, overrides=spec.overrides, **catalog_kwargs(spec.rules_dir))
+    if before.series_state == after.series_state or not (_uses_series(before, spec.domain)
+                                                         or _uses_series(after, spec.domain)):
+        return None
+    return (f"catalog v{after.version} keeps the adaptive detectors' per-series state "
+            f"{after.series_state or 'structured'} (v{before.version}: {before.series_state or 'structured'})")
+
+
+def _uses_series(catalog: Catalog, domain: str) -> bool:
+    return domain in catalog.domains and (bool(catalog.domains[domain].series) or any(
+        "series_anomalies" in (r.sql_text or "") for r in catalog.rules_for(domain)))
+
+
+def unclaimed_state_note(change: dict[str, list[str]] | None, retired: str | None = None) -> str | None:
+    """What an upgrade that may drop savepoint state says about it (None: the same rules and state, nothing
+    dropped). ``retired``: how the adaptive detectors' state changed form (`retired_state`)."""
+    notes = []
     if change is None:
-        return ("the last deployment's rules cannot be loaded any more: state no operator of the new job claims "
-                "is dropped")
-    if change["added"] or change["removed"]:
+        notes.append("the last deployment's rules cannot be loaded any more: state no operator of the new job "
+                     "claims is dropped")
+    elif change["added"] or change["removed"]:
         parts = [f"{k} {', '.join(v)}" for k, v in change.items() if v]
-        return (f"the rule set changes ({'; '.join(parts)}): the removed rules' state, and any state the new "
-                "plan's operators no longer claim, is dropped")
-    return None
+        notes.append(f"the rule set changes ({'; '.join(parts)}): the removed rules' state, and any state the new "
+                     "plan's operators no longer claim, is dropped")
+    if retired:
+        notes.append(f"{retired}: their baselines are dropped and learn afresh")
+    return "; ".join(notes) or None
 
 
 @dataclass(frozen=True)
@@ -186,7 +213,8 @@ def deploy(settings: Settings, store: DeploymentStore, domain: str, *, requested
         for warning in live_field_warnings(settings, domain, catalog):
             progress(f"warning: {warning}")
         ids = catalog_rule_ids(catalog, domain)
-        note = unclaimed_state_note(rule_set_change(store.desired(domain), spec, after=ids))
+        previous = store.desired(domain)
+        note = unclaimed_state_note(rule_set_change(previous, spec, after=ids), retired_state(previous, spec))
         if note:
             progress(f"{domain}: {note}")
             allow_unclaimed_state = True
@@ -266,7 +294,7 @@ def stop_for_upgrade(settings: Settings, store: DeploymentStore, domain: str, *,
     store.acquire(domain, requested_by, "upgrade", ttl_s=lock_ttl_s, wait_s=lock_wait_s)
     previous = store.desired(domain)
     ids = rule_ids(domain, spec.catalog_version, spec.overrides, spec.rules_dir)
-    note = unclaimed_state_note(rule_set_change(previous, spec, after=ids))
+    note = unclaimed_state_note(rule_set_change(previous, spec, after=ids), retired_state(previous, spec))
     info: dict[str, Any] = {
         "domain": domain, "spec": spec.as_dict(), "previous": previous.as_dict() if previous else None,
         "previous_job": None, "savepoint": None, "record_id": None, "unclaimed_state": note}
@@ -335,6 +363,7 @@ __all__ = [
     "deploy",
     "finish_upgrade",
     "resolve_spec",
+    "retired_state",
     "rollback",
     "rule_set_change",
     "savepoint_of",

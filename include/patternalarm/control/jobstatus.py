@@ -58,7 +58,22 @@ def checkpoint_stats(rest: FlinkRest, job_id: str) -> dict[str, Any]:
                    "path": latest.get("external_path")} if latest else None,
         "duration_ms": {"p50": duration.get("p50"), "max": duration.get("max")},
         "size_bytes": {"p50": size.get("p50"), "max": size.get("max")},
+        "state_by_operator": _state_by_operator(rest, job_id, latest.get("id")) if latest else None,
     }
+
+
+def _state_by_operator(rest: FlinkRest, job_id: str, checkpoint_id: int | None) -> dict[str, int] | None:
+    """What each operator chain kept in checkpoint ``checkpoint_id`` (state size in bytes, largest first;
+    chains without state left out): where a job's state is."""
+    if checkpoint_id is None:
+        return None
+    try:
+        tasks = rest.checkpoint_details(job_id, checkpoint_id).get("tasks") or {}
+        names = {v["id"]: v["name"] for v in rest.job(job_id).get("vertices") or []}
+    except FlinkRestError:  # the checkpoint's details may be gone from Flink's history already
+        return None
+    sizes = {names.get(vertex, vertex): int(stats.get("state_size") or 0) for vertex, stats in tasks.items()}
+    return {name: size for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]) if size > 0}
 
 
 def status_rows(settings: Settings, store: DeploymentStore, domains: Iterable[str] = DOMAINS) -> list[dict[str, Any]]:

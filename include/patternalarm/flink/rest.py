@@ -164,6 +164,9 @@ class FlinkRest:
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", f"/jobs/{job_id}/checkpoints")
 
+    def checkpoint_details(self, job_id: str, checkpoint_id: int) -> dict[str, Any]:
+        return self.call("GET", f"/jobs/{job_id}/checkpoints/details/{checkpoint_id}")
+
     def exceptions(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", f"/jobs/{job_id}/exceptions")
 

@@ -165,6 +165,13 @@ class Catalog:
     #: per-device / extra sensor-type ranges from the user's sensor_ranges.yaml
     sensor_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     user_dir: Path | None = None  # the user rules directory that was read
+    #: the form of the adaptive detectors' per-series state ("": v4's structured state; "packed": v5's bytes).
+    #: Part of their operators' uids, so that state of one form is never restored into the other.
+    series_state: str = ""
+
+    def series_uid(self, name: str) -> str:
+        """The uid of the adaptive detector call ``name`` (a domain's series call or a user rule's id)."""
+        return f"series_{name}" + (f"_{self.series_state}" if self.series_state else "")
 
     def rules_for(self, domain: str) -> list[Rule]:
         if domain not in self.domains:
@@ -323,8 +330,12 @@ def load_catalog(version: int | None = None, *, overrides: Mapping[str, Mapping[
     if overrides:
         raise RuleError(f"overrides for unknown rule(s): {', '.join(sorted(overrides))} "
                         f"(valid: job, {', '.join(domains)}, {', '.join(sorted(rules))})")
+    series_state = str(raw.get("series_state", ""))
+    if series_state and not _ID.match(series_state):
+        raise RuleError(f"{path.name}: series_state must be an identifier, got {series_state!r}")
     return Catalog(version=version, path=path, job_params=job_params, job_values=job_values, domains=domains,
                    rules=rules, plumbing=plumbing, functions=dict(functions), sensor_ranges=sensor_ranges,
+                   series_state=series_state,
                    user_dir=Path(user) if user is not None and Path(user).is_dir() else None)
 
 

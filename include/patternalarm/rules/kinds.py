@@ -143,7 +143,7 @@ SELECT series_key AS entity, first_event_id, first_ts AS first_event_time, last_
               KEY 'expected' VALUE ROUND(expected, 6), KEY 'scale' VALUE ROUND(scale, 6),
               KEY 'statistic' VALUE ROUND(statistic, 2)) AS evidence
 FROM series_anomalies(input => TABLE {rule_id}_input PARTITION BY series_key, on_time => DESCRIPTOR(`ts`),
-                      params => '{params}', uid => 'series_{rule_id}')"""
+                      params => '{params}', uid => {{{{ series_uid }}}})"""
         return {**spec, "sql_text": sql, "score": "score", "seq": "seq"}
     if kind == "sequence":
         steps = spec.get("steps")

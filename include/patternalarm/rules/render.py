@@ -134,7 +134,8 @@ def _context_for(catalog: Catalog, domain: str, kafka: Mapping[str, str], topics
         # identical text in every rule that uses it: the planner runs one operator for all of them
         ctx[f"series.{call.name}"] = (
             f"series_anomalies(input => TABLE {call.input} PARTITION BY ({keys}), on_time => DESCRIPTOR(`ts`), "
-            f"params => {quote(series_params(catalog, domain, call, rules))}, uid => 'series_{call.name}')")
+            f"params => {quote(series_params(catalog, domain, call, rules))}, "
+            f"uid => '{catalog.series_uid(call.name)}')")
     if catalog.plumbing == "v3":
         columns = sql_columns(domain)
         ctx["domain.columns"] = ",\n".join(f"  `{name}` {sql_type}" for name, sql_type in columns)
@@ -143,6 +144,7 @@ def _context_for(catalog: Catalog, domain: str, kafka: Mapping[str, str], topics
     for name, value in kafka.items():
         ctx[f"kafka.{name}"] = quote(value)
     if rule is not None:
+        ctx["series_uid"] = quote(catalog.series_uid(rule.id))  # a user baseline rule's own detector call
         for name, value in rule.values.items():
             ctx[name] = _literal(value)
             if isinstance(value, int):

@@ -225,7 +225,8 @@ def flatline(ctx: ScenarioContext) -> list[ScenarioInstance]:
     def series(run: int) -> list[float]:
         return [*(sensor.noisy() for _ in range(HISTORY)), *([stuck] * run), *(sensor.noisy() for _ in range(3))]
 
-    # a stuck sensor is also a quieter one: variance_change opening on it is by design (a side alert)
+    # a stuck sensor is also a quieter one: a two-sided variance_change (catalog v4) opening on it is by
+    # design (a side alert); v5's upward-only one stays quiet
     at = HISTORY + n - 1
     for _ in range(200):
         fires = series(n + 1)

@@ -26,6 +26,7 @@ _NAMES = {
     "drift_z": ("drift_z", float), "drift_readings": ("drift_readings", int),
     "stuck_readings": ("stuck_readings", int), "stuck_factor": ("stuck_factor", float),
     "quiet_readings": ("quiet", int), "clip_z": ("clip_z", float), "direction": ("direction", int),
+    "var_direction": ("var_direction", int),
     "idle_days": ("idle_days", float), "prior_scale": ("prior_scale", float), "prior_weight": ("prior_weight", float),
 }
 
@@ -48,6 +49,7 @@ class Params:
     quiet: int = 6
     clip_z: float = 4.0
     direction: int = 0
+    var_direction: int | None = None  # the variance detector's own direction (None: direction's)
     idle_days: float = 30.0
     prior_scale: float = 0.0
     prior_weight: float = 0.0
@@ -224,7 +226,8 @@ def update(s: State, p: Params, ts: int, event_id: str, x: float, range_key: str
         s.var_down = max(0.0, s.var_down - zz * (rho2 - 1) / 2 + ln_rho)
         s.local += _LOCAL_ALPHA * max(-_LOCAL_CLIP * denom, min(_LOCAL_CLIP * denom, rl))
         alpha_local = 1 - math.exp(-dt / (p.horizon * s.cadence)) if s.cadence > 0 else 1.0 / p.horizon
-        var_stat = s.var_up if p.direction > 0 else s.var_down if p.direction < 0 else max(s.var_up, s.var_down)
+        vd = p.direction if p.var_direction is None else p.var_direction
+        var_stat = s.var_up if vd > 0 else s.var_down if vd < 0 else max(s.var_up, s.var_down)
         judged = s.n - p.warmup
         stat[2], thr[2], cond[2] = var_stat, p.var_h, judged >= p.var_readings and var_stat > p.var_h
         af = 2.0 / (p.drift_readings + 1)

@@ -49,6 +49,25 @@ def active_jobs(settings: Settings, domain: str) -> list[str]:
 
 
 @pytest.mark.usefixtures("running", "monitor_paused")
+def test_an_upgrade_from_v4_to_the_packed_series_state_restores_every_other_operator(stack_settings: Settings,
+                                                                                    store: DeploymentStore) -> None:
+    """Catalog v5 keeps the adaptive detectors' state in another form (other operator uids): the upgrade
+    from v4 drops those baselines, says so, and restores the rest of the job from the savepoint."""
+    domain = "iot"
+    deployer.deploy(stack_settings, store, domain, requested_by=CLI, catalog_version=4, lock_wait_s=120)
+    healthy_job(stack_settings, domain)
+    said: list[str] = []
+    upgraded = deployer.deploy(stack_settings, store, domain, requested_by=CLI, catalog_version=5, lock_wait_s=120,
+                               progress=said.append)
+    assert upgraded.savepoint is not None and upgraded.spec.catalog_version == 5
+    assert any("learn afresh" in line and "packed" in line for line in said), said
+    health = healthy_job(stack_settings, domain)
+    savepoint_name = upgraded.savepoint.rstrip("/").rsplit("/", 1)[-1]
+    assert health.restored_from is not None and savepoint_name in health.restored_from
+    assert store.desired(domain).catalog_version == 5
+
+
+@pytest.mark.usefixtures("running", "monitor_paused")
 def test_overrides_survive_a_later_deploy_and_healing_and_status_shows_them(stack_settings: Settings,
                                                                             store: DeploymentStore) -> None:
     domain = "iot"

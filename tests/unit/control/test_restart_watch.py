@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import configparser
 
-from include.patternalarm.control.restart_watch import EVENTS, PROGRAM_NAME, RestartWatch, parse_payload, \
-    watch_service
+from include.patternalarm.control.restart_watch import EVENTS, PROGRAM_NAME, RestartWatch, parse_payload, watch_service
 from include.patternalarm.settings import get_settings
 from include.patternalarm.stack.supervisor import render_config
 

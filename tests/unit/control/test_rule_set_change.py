@@ -71,3 +71,16 @@ def test_the_rules_a_deployment_ran_are_compared_not_its_directory_as_it_is_now(
         "params:\n  min_value: {type: float, default: 100.0, description: readings above this}\n")
     # the file appeared in the same directory after that deployment: an added rule
     assert rule_set_change(previous, _spec(newest, str(tmp_path))) == {"added": ["hot_device v1"], "removed": []}
+
+
+def test_an_upgrade_to_another_state_form_says_the_baselines_start_afresh(tmp_path: Path) -> None:
+    from include.patternalarm.control.deployer import retired_state
+
+    retired = retired_state(_previous("4", str(tmp_path)), _spec(5, str(tmp_path)))
+    assert retired is not None and "packed" in retired and "v4" in retired
+    note = unclaimed_state_note({"added": [], "removed": []}, retired)
+    assert note is not None and "afresh" in note
+    assert retired_state(_previous("5", str(tmp_path)), _spec(5, str(tmp_path))) is None
+    assert retired_state(_previous("3", str(tmp_path)), _spec(4, str(tmp_path))) is None  # v3 had no series
+    gaming = dataclasses.replace(_previous("4", str(tmp_path)), domain="gaming")
+    assert retired_state(gaming, dataclasses.replace(_spec(5, str(tmp_path)), domain="gaming")) is None

@@ -84,3 +84,15 @@ def test_user_rules_need_the_new_plumbing(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="need catalog version 3 or later"):
         load_catalog(2, user_dir=directory)
     assert "big_refund" not in load_catalog(2, user_dir=None).rules
+
+
+def test_the_packed_series_state_has_its_own_operator_uids() -> None:
+    """Catalog v5 keeps the adaptive detectors' state packed: their operators (shipped series calls and a user
+    baseline rule's own call) get other uids than v4's, so a v4 state is never restored into them."""
+    v4, v5 = (render_job(load_catalog(v, user_dir=EXAMPLES), "payments", bootstrap="b:1").script() for v in (4, 5))
+    for name in ("card_amount", "merchant_amount", "deposit_norm"):
+        assert f"uid => 'series_{name}'" in v4 and f"uid => 'series_{name}_packed'" in v5
+    assert "series_anomalies" in v5 and load_catalog(5, user_dir=None).functions["series_anomalies"].endswith(
+        ".PackedSeriesAnomalies")
+    v5 = load_catalog(5, user_dir=None)
+    assert "var_direction=1" in series_params(v5, "iot", v5.domains["iot"].series["sensor"])

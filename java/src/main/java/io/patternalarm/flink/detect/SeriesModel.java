@@ -211,7 +211,8 @@ public final class SeriesModel {
             s.varDown = Math.max(0, s.varDown - zz * (rho2 - 1) / 2 + lnRho);
             s.local += LOCAL_ALPHA * Math.max(-LOCAL_CLIP * denom, Math.min(LOCAL_CLIP * denom, rl));
             double alphaLocal = s.cadence > 0 ? 1 - Math.exp(-dt / (p.horizonReadings * s.cadence)) : 1.0 / p.horizonReadings;
-            double varStat = p.direction > 0 ? s.varUp : p.direction < 0 ? s.varDown : Math.max(s.varUp, s.varDown);
+            int vd = p.varianceDirection();
+            double varStat = vd > 0 ? s.varUp : vd < 0 ? s.varDown : Math.max(s.varUp, s.varDown);
             long judged = s.n - p.warmupReadings;
             stat[2] = varStat;
             thr[2] = p.varH;

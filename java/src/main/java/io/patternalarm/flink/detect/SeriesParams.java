@@ -53,6 +53,14 @@ public final class SeriesParams implements Serializable {
     public double priorWeight = 0.0;
     /** 1: only increases count, -1: only decreases, 0: both. */
     public int direction = 0;
+    /** the variance detector's own direction (1: only a noisier series, -1: only a quieter one, 0: both);
+     * unset (null): {@code direction}'s. */
+    public Integer varDirection = null;
+    /** the variance detector's direction in effect. */
+    public int varianceDirection() {
+        return varDirection != null ? varDirection : direction;
+    }
+
     /** days of event time after its last reading that a series' state is kept. */
     public double idleDays = 30.0;
     /** which detectors report (comma-separated; default all). */
@@ -103,6 +111,7 @@ public final class SeriesParams implements Serializable {
             case "quiet_readings" -> quietReadings = Integer.parseInt(value);
             case "clip_z" -> clipZ = Double.parseDouble(value);
             case "direction" -> direction = Integer.parseInt(value);
+            case "var_direction" -> varDirection = Integer.parseInt(value);
             case "prior_scale" -> priorScale = Double.parseDouble(value);
             case "prior_weight" -> priorWeight = Double.parseDouble(value);
             case "idle_days" -> idleDays = Double.parseDouble(value);
@@ -144,6 +153,7 @@ public final class SeriesParams implements Serializable {
         require(varReadings >= 2 && driftReadings >= 2 && stuckReadings >= 2 && quietReadings >= 1,
                 "reading counts must be at least 2 (quiet_readings at least 1)");
         require(direction >= -1 && direction <= 1, "direction must be -1, 0 or 1");
+        require(varDirection == null || (varDirection >= -1 && varDirection <= 1), "var_direction must be -1, 0 or 1");
         require(priorScale >= 0 && priorWeight >= 0, "prior_scale and prior_weight must be 0 or more");
         for (String kind : kinds) {
             require(KINDS.contains(kind), "unknown kind '" + kind + "' (known: " + KINDS + ")");
