@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     # where the jobs keep state: "hashmap" (on the heap, every checkpoint copies all of it) or "rocksdb"
     # (on local disk with incremental checkpoints: only what changed is written; costs CPU per access)
     flink_state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
+    # the changelog state backend on top of it: every state change is also written to a log under
+    # .data/flink/changelog, so a checkpoint uploads only the log since the last one (incremental for the
+    # heap too); the full state is written every flink_changelog_materialize (docs/performance.md)
+    flink_state_changelog: bool = False
+    flink_changelog_materialize: str = "3min"
     airflow_parallelism: int = 4
     stack_start_timeout_s: float = 300.0
     db_connect_timeout_s: float = 10.0  # every database connection made from these settings

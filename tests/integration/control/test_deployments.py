@@ -64,7 +64,7 @@ def test_an_upgrade_from_v4_to_the_packed_series_state_restores_every_other_oper
     health = healthy_job(stack_settings, domain)
     savepoint_name = upgraded.savepoint.rstrip("/").rsplit("/", 1)[-1]
     assert health.restored_from is not None and savepoint_name in health.restored_from
-    assert store.desired(domain).catalog_version == 5
+    assert store.desired(domain).version == 5
 
 
 @pytest.mark.usefixtures("running", "monitor_paused")
