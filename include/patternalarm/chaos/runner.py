@@ -93,6 +93,10 @@ def catalog_rule_params(settings: Settings) -> dict[str, dict[str, Any]]:
     return params
 
 
+#: how long the preflight waits for a healthy platform (jobs running with a completed checkpoint)
+PREFLIGHT_HEALTH_WAIT_S = 60.0
+
+
 # --- phase 1: prepare --------------------------------------------------------------------------------------
 
 def prepare(settings: Settings, name: str, config: ChaosConfig, *, batch_id: str, requested_by: str) -> dict[str, Any]:
@@ -110,9 +114,15 @@ def prepare(settings: Settings, name: str, config: ChaosConfig, *, batch_id: str
         check_gateway(settings)
     except DeployError as exc:
         problems.append(str(exc))
+    # a stack deployed a moment ago has jobs without a first checkpoint yet: give it a minute
+    deadline = time.monotonic() + PREFLIGHT_HEALTH_WAIT_S
     health = measure.platform_health(settings, 0)
+    while not health.ok and time.monotonic() < deadline:
+        time.sleep(2.0)
+        health = measure.platform_health(settings, 0)
     if not health.ok:
-        problems.append(f"the platform is not healthy before the fault: {health.detail}")
+        problems.append(f"the platform is not healthy before the fault (waited {PREFLIGHT_HEALTH_WAIT_S:.0f} s): "
+                        f"{health.detail}")
     elif not config.dry_run:  # a steady state to compare with: nothing left over from before
         caught_up = drain(settings, config.drain_timeout_s, settle=0.0)
         if caught_up["left"]:

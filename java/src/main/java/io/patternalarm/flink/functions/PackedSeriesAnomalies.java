@@ -20,9 +20,7 @@ import io.patternalarm.flink.detect.SeriesStateCodec;
  * structured state back and forth — only the idle deadline beside the bytes. The bytes are decoded once
  * per timer that judges a key's due readings, and written back once.
  */
-@FunctionHint(output = @DataTypeHint("ROW<kind STRING, first_event_id STRING, event_id STRING, "
-        + "first_ts TIMESTAMP_LTZ(3), last_ts TIMESTAMP_LTZ(3), `value` DOUBLE, expected DOUBLE, scale DOUBLE, "
-        + "statistic DOUBLE, threshold DOUBLE, score DOUBLE, seq INT, readings BIGINT, tag STRING>"))
+@FunctionHint(output = @DataTypeHint(SeriesFunction.OUTPUT))
 public class PackedSeriesAnomalies extends SeriesFunction {
     private static final long serialVersionUID = 1L;
 

@@ -28,9 +28,7 @@ import io.patternalarm.flink.detect.SeriesState;
  * A series' state is dropped idle_days of event time after its last reading. This is catalog v4's form
  * (a structured {@link SeriesState}); v5's {@link PackedSeriesAnomalies} keeps the same model in packed bytes.
  */
-@FunctionHint(output = @DataTypeHint("ROW<kind STRING, first_event_id STRING, event_id STRING, "
-        + "first_ts TIMESTAMP_LTZ(3), last_ts TIMESTAMP_LTZ(3), `value` DOUBLE, expected DOUBLE, scale DOUBLE, "
-        + "statistic DOUBLE, threshold DOUBLE, score DOUBLE, seq INT, readings BIGINT, tag STRING>"))
+@FunctionHint(output = @DataTypeHint(SeriesFunction.OUTPUT))
 public class SeriesAnomalies extends SeriesFunction {
     private static final long serialVersionUID = 1L;
 

@@ -20,6 +20,10 @@ import io.patternalarm.flink.detect.SeriesState;
  */
 abstract class SeriesFunction extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
+    /** the output row of both functions (an annotation is not inherited: each names this). */
+    static final String OUTPUT = "ROW<kind STRING, first_event_id STRING, event_id STRING, "
+            + "first_ts TIMESTAMP_LTZ(3), last_ts TIMESTAMP_LTZ(3), `value` DOUBLE, expected DOUBLE, scale DOUBLE, "
+            + "statistic DOUBLE, threshold DOUBLE, score DOUBLE, seq INT, readings BIGINT, tag STRING>";
     static final String IDLE = "idle";
     private static final Comparator<SeriesAnomalies.Pending> ORDER =
             Comparator.<SeriesAnomalies.Pending>comparingLong(r -> r.ts)
