@@ -32,13 +32,15 @@ from psycopg.types.json import Jsonb
 
 from include.patternalarm.alerts import InvalidAlert, parse_time
 from include.patternalarm.control.checkpoints import retained_checkpoint_of
+from include.patternalarm.control.deployments import DeploymentStore
 from include.patternalarm.control.health import HealAttempt, HealBackoff, heal_delay
-from include.patternalarm.control.monitor import flink_restore_point
+from include.patternalarm.control.monitor import HEAL_LOCK_TTL_S, flink_restore_point
 from include.patternalarm.flink.deploy import (
     DeployError,
     cancel_job,
     catalog_kwargs,
     deploy_domain,
+    find_job,
     owns,
     typed_overrides,
 )
@@ -218,6 +220,34 @@ def heal(settings: Settings, store: ShadowStore, domain: str, *, requested_by: s
     state = job_state(settings, shadow.job_id)
     if state != "FAILED" and not state.startswith("UNKNOWN"):
         return None  # running, restarting, or cancelled on purpose
+    # one healer at a time (two monitor runs, or the monitor and an operator, would each submit a job)
+    locks = DeploymentStore.from_settings(settings)
+    lock = shadow_lock(domain)
+    held = locks.try_acquire(lock, requested_by, "heal", HEAL_LOCK_TTL_S)
+    if held is not None:
+        return {"domain": domain, "shadow_id": shadow.shadow_id,
+                "skipped": f"{held['holder']} holds the shadow's lock ({held['purpose']})"}
+    try:
+        return _heal_locked(settings, store, domain, requested_by=requested_by, backoff=backoff, now=now)
+    finally:
+        locks.release(lock, requested_by)
+
+
+def shadow_lock(domain: str) -> str:
+    """The lease name that serialises the heals of ``domain``'s shadow (beside the live job's own lease)."""
+    return f"{domain}/shadow"
+
+
+def _heal_locked(settings: Settings, store: ShadowStore, domain: str, *, requested_by: str,
+                 backoff: HealBackoff | None, now: float | None) -> dict[str, Any] | None:
+    shadow = store.running(domain)  # again, under the lock: another healer may have just resubmitted it
+    if shadow is None or not shadow.job_id:
+        return None
+    state = job_state(settings, shadow.job_id)
+    if state != "FAILED" and not state.startswith("UNKNOWN"):
+        return None
+    if find_job(settings, domain, name=shadow_name(domain)) is not None:
+        return None  # a shadow job runs that the record does not name yet: not a second one
     cause = None
     if state == "FAILED":
         with FlinkRest(settings.flink_rest) as rest:
