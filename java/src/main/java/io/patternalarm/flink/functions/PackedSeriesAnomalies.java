@@ -15,8 +15,8 @@ import io.patternalarm.flink.detect.SeriesStateCodec;
 
 /**
  * {@link SeriesAnomalies} with the per-series state packed into bytes ({@link SeriesStateCodec}; catalog
- * v5): the same call, parameters, output and alerts, at a fraction of the heap and checkpoint size (a
- * card's state ~180 bytes instead of ~1.2 KB), and a reading's {@code eval} no longer converts the whole
+ * v5): the same call, parameters, output and alerts, in less heap and checkpoint (the card baselines of a
+ * 500,000-event payments backlog: 76 MB instead of 127 MB), and a reading's {@code eval} no longer converts the whole
  * structured state back and forth — only the idle deadline beside the bytes. The bytes are decoded once
  * per timer that judges a key's due readings, and written back once.
  */
