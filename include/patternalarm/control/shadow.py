@@ -214,12 +214,10 @@ def heal(settings: Settings, store: ShadowStore, domain: str, *, requested_by: s
          backoff: HealBackoff | None = None, now: float | None = None) -> dict[str, Any] | None:
     """Resubmit the domain's running shadow when its job FAILED or Flink forgot it (None: nothing to do;
     ``{"backoff": …}`` while a repeated failure waits). The heals are kept in the record's ``detail``."""
-    shadow = store.running(domain)
-    if shadow is None or not shadow.job_id:
-        return None  # none, or ``start`` is still submitting it
-    state = job_state(settings, shadow.job_id)
-    if state != "FAILED" and not state.startswith("UNKNOWN"):
-        return None  # running, restarting, or cancelled on purpose
+    found = _needs_heal(settings, store, domain)
+    if found is None:
+        return None
+    shadow, _ = found
     # one healer at a time (two monitor runs, or the monitor and an operator, would each submit a job)
     locks = DeploymentStore.from_settings(settings)
     lock = shadow_lock(domain)
@@ -238,14 +236,22 @@ def shadow_lock(domain: str) -> str:
     return f"{domain}/shadow"
 
 
-def _heal_locked(settings: Settings, store: ShadowStore, domain: str, *, requested_by: str,
-                 backoff: HealBackoff | None, now: float | None) -> dict[str, Any] | None:
-    shadow = store.running(domain)  # again, under the lock: another healer may have just resubmitted it
+def _needs_heal(settings: Settings, store: ShadowStore, domain: str) -> tuple[Shadow, str] | None:
+    """The running shadow and its job's state when that job FAILED or Flink forgot it; None otherwise
+    (no shadow, ``start`` still submitting it, or its job running, restarting or cancelled on purpose)."""
+    shadow = store.running(domain)
     if shadow is None or not shadow.job_id:
         return None
     state = job_state(settings, shadow.job_id)
-    if state != "FAILED" and not state.startswith("UNKNOWN"):
+    return (shadow, state) if state == "FAILED" or state.startswith("UNKNOWN") else None
+
+
+def _heal_locked(settings: Settings, store: ShadowStore, domain: str, *, requested_by: str,
+                 backoff: HealBackoff | None, now: float | None) -> dict[str, Any] | None:
+    found = _needs_heal(settings, store, domain)  # again, under the lock: another healer may have just done it
+    if found is None:
         return None
+    shadow, state = found
     if find_job(settings, domain, name=shadow_name(domain)) is not None:
         return None  # a shadow job runs that the record does not name yet: not a second one
     cause = None
