@@ -116,13 +116,37 @@ def find_job(settings: Settings, domain: str, *, name: str | None = None) -> Job
     return jobs[0] if jobs else None
 
 
-def stop_job(settings: Settings, job_id: str, *, drain: bool = False, timeout: float = 120.0) -> str:
-    """Stop ``job_id`` with a savepoint; returns the savepoint path."""
+STOP_ATTEMPTS = 3
+
+
+def stop_job(settings: Settings, job_id: str, *, drain: bool = False, timeout: float = 120.0,
+             progress: Progress = _quiet) -> str:
+    """Stop ``job_id`` with a savepoint; returns the savepoint path.
+
+    A savepoint needs every task RUNNING, so a job that was just (re)submitted and is still restoring is
+    waited for first. A stop whose savepoint fails leaves the job running (Flink aborts only the
+    savepoint): that is retried, up to ``STOP_ATTEMPTS`` in all; a job that is no longer running is not."""
     with FlinkRest(settings.flink_rest) as rest:
-        try:
-            return rest.stop_with_savepoint(job_id, drain=drain, timeout=timeout)
-        except FlinkRestError as exc:
-            raise DeployError(str(exc)) from exc
+        for attempt in range(1, STOP_ATTEMPTS + 1):
+            try:
+                rest.wait_all_tasks_running(job_id, timeout=timeout)
+                return rest.stop_with_savepoint(job_id, drain=drain, timeout=timeout)
+            except FlinkRestError as exc:
+                state = _state_or_none(rest, job_id)
+                if attempt == STOP_ATTEMPTS or state != "RUNNING":
+                    raise DeployError(f"{exc} (attempt {attempt} of {STOP_ATTEMPTS}; the job is "
+                                      f"{state or 'unknown to Flink'})") from exc
+                progress(f"job {job_id}: {exc}; the job still runs, stopping it again "
+                         f"(attempt {attempt + 1} of {STOP_ATTEMPTS})")
+                time.sleep(2.0 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _state_or_none(rest: FlinkRest, job_id: str) -> str | None:
+    try:
+        return rest.state(job_id)
+    except FlinkRestError:
+        return None
 
 
 def stop_domain(settings: Settings, domain: str, *, name: str | None = None) -> str | None:
@@ -175,7 +199,7 @@ def deploy_domain(settings: Settings, domain: str, *, parallelism: int | None = 
             progress(f"{job.name}: cancelling duplicate job {extra.id}")
             cancel_job(settings, extra.id)
         progress(f"{job.name}: stopping job {running.id} with a savepoint")
-        savepoint_path = stop_job(settings, running.id)
+        savepoint_path = stop_job(settings, running.id, progress=progress)
         progress(f"{job.name}: savepoint {savepoint_path}")
         if on_stopped is not None:
             on_stopped(savepoint_path)

@@ -15,6 +15,13 @@ class FlinkRestError(RuntimeError):
     """A REST call failed or a job did not reach the expected state (the message says which)."""
 
 
+def root_cause(stack_trace: object) -> str:
+    """The innermost ``Caused by:`` line of a Java stack trace (its first line when it has none)."""
+    text = str(stack_trace or "").strip()
+    causes = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by:")]
+    return (causes[-1] if causes else (text.splitlines()[0] if text else "(none)"))[:1000]
+
+
 @dataclass(frozen=True)
 class JobInfo:
     id: str
@@ -202,10 +209,7 @@ class FlinkRest:
         except FlinkRestError:
             return "(no exception history)"
         history = data.get("exceptionHistory", {}).get("entries") or []
-        text = history[0].get("stacktrace", "") if history else data.get("root-exception", "") or ""
-        causes = [line.strip() for line in str(text).splitlines() if line.strip().startswith("Caused by:")]
-        first = str(text).strip().splitlines()[0] if str(text).strip() else "(none)"
-        return (causes[-1] if causes else first)[:1000]
+        return root_cause(history[0].get("stacktrace", "") if history else data.get("root-exception", ""))
 
     # --- lifecycle -----------------------------------------------------------------------------
     def stop_with_savepoint(self, job_id: str, *, target_directory: str | None = None, drain: bool = False,
@@ -221,8 +225,8 @@ class FlinkRest:
             if status.get("status", {}).get("id") == "COMPLETED":
                 operation = status.get("operation", {})
                 if "failure-cause" in operation:
-                    cause = operation["failure-cause"].get("stack-trace", "")
-                    raise FlinkRestError(f"stop-with-savepoint of {job_id} failed: {str(cause).splitlines()[0][:500]}")
+                    cause = root_cause(operation["failure-cause"].get("stack-trace", ""))
+                    raise FlinkRestError(f"stop-with-savepoint of {job_id} failed: {cause}")
                 return str(operation["location"])
             time.sleep(0.5)
         raise FlinkRestError(f"stop-with-savepoint of {job_id} did not complete within {timeout:.0f}s")

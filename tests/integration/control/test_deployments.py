@@ -18,7 +18,7 @@ from include.patternalarm.control import deployer, monitor
 from include.patternalarm.control.checkpoints import clean
 from include.patternalarm.control.deployments import DeploymentStore, LockHeld
 from include.patternalarm.control.jobstatus import status_rows
-from include.patternalarm.flink.deploy import DeployError, cancel_job, deploy_domain, find_job, job_health
+from include.patternalarm.flink.deploy import DeployError, cancel_job, deploy_domain, find_job, job_health, stop_job
 from include.patternalarm.flink.rest import FlinkRest
 from include.patternalarm.rules import JobTopics, pipeline_name
 from include.patternalarm.settings import Settings
@@ -263,3 +263,19 @@ def test_the_parameters_a_job_ran_with_over_a_range(stack_settings: Settings, st
     assert dominant(history)["catalog_version"] == 2
     later = deployed_parameters(store, [domain], datetime.now(UTC), datetime.now(UTC) + timedelta(minutes=1))[domain]
     assert [s["overrides"] for s in later] == [{}], "the deployment live at the range's start counts"
+
+
+def test_a_job_stopped_while_it_still_starts_is_stopped_with_a_savepoint(stack_settings: Settings) -> None:
+    """A stop right after a (re)submission — a heal followed at once by an upgrade, seen in CI — used to fail
+    ("Stop with savepoint operation could not be completed": not every task ran yet); it waits for the tasks."""
+    name = unique("patternalarm-iot-early-stop")
+    job_id = deploy_domain(stack_settings, "iot", name=name, consumer_group=name, wait_running=0,
+                           upgrade=False)
+    try:
+        savepoint = stop_job(stack_settings, job_id)
+    except DeployError:
+        cancel_job(stack_settings, job_id)
+        raise
+    assert Path(savepoint.removeprefix("file:")).is_dir()
+    with FlinkRest(stack_settings.flink_rest) as rest:
+        assert rest.wait_for_state(job_id, ("FINISHED",), timeout=60) == "FINISHED"
