@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     flink_rest_port: int = 8081
     flink_rpc_port: int = 6123
     flink_sql_gateway_port: int = 8083
+    zookeeper_port: int = 2181  # JobManager HA (flink_ha)
     airflow_port: int = 8080
     airflow_worker_log_port: int = 8793  # task logs served by the LocalExecutor's workers
     airflow_triggerer_log_port: int = 8794  # task logs served by the triggerer
@@ -98,6 +99,10 @@ class Settings(BaseSettings):
     # heap too); the full state is written every flink_changelog_materialize (docs/performance.md)
     flink_state_changelog: bool = False
     flink_changelog_materialize: str = "3min"
+    # JobManager high availability through a local ZooKeeper node: a restarted JobManager recovers every job
+    # from its latest checkpoint by itself (include/patternalarm/stack/flink.py)
+    flink_ha: bool = True
+    flink_ha_session_timeout_s: int = 12
     airflow_parallelism: int = 4
     stack_start_timeout_s: float = 300.0
     db_connect_timeout_s: float = 10.0  # every database connection made from these settings

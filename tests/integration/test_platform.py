@@ -50,6 +50,7 @@ def test_stack_status_json_reports_every_service_healthy(stack_settings: Setting
             "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"} <= names
     assert report["healthy"] is True
     assert all(s["pid"] for s in report["services"])
+    assert ("zookeeper" in names) is stack_settings.flink_ha
 
 
 def test_platform_topics_exist(stack_settings: Settings) -> None:

@@ -121,22 +121,50 @@ class JobManagerKill(_Kill):
     name = "jobmanager_kill"
     program = "flink-jobmanager"
     title = "JobManager SIGKILL"
-    proves = ("Without JobManager HA the restarted JobManager knows no jobs; the restart watch triggers "
-              "monitor_detection_jobs as soon as the JobManager is back, which resubmits each job from its newest "
-              "retained checkpoint found on disk (the deployment record names the job), with the recorded "
-              "parameters: nothing lost.")
+    proves = ("With JobManager HA (ZooKeeper) the restarted JobManager becomes leader once the killed one's "
+              "ZooKeeper session expires and recovers every job itself — same job id — from its latest completed "
+              "checkpoint: nothing lost, nothing resubmitted. Without HA (PATTERNALARM_FLINK_HA=false) it knows no "
+              "jobs; the restart watch triggers monitor_detection_jobs, which resubmits each job from its newest "
+              "retained checkpoint on disk with the recorded parameters.")
+
+    def inject(self, trial: Trial) -> None:
+        trial.notes["jobs_before"] = _job_ids(trial.settings)
+        super().inject(trial)
 
     def recovered(self, trial: Trial) -> bool:
         if not super().recovered(trial):
             return False
         trial.notes["restored"] = _restored_from(trial.settings)
+        trial.notes["jobs_after"] = _job_ids(trial.settings)
         return True
 
     def check(self, trial: Trial) -> list[str]:
         restored = trial.notes.get("restored") or _restored_from(trial.settings)
         trial.notes["restored"] = restored
         fresh = [d for d, path in restored.items() if not path]
-        return [f"{', '.join(fresh)}: resubmitted without restoring a checkpoint (state lost)"] if fresh else []
+        failures = [f"{', '.join(fresh)}: resubmitted without restoring a checkpoint (state lost)"] if fresh else []
+        if trial.settings.flink_ha:
+            before, after = trial.notes.get("jobs_before") or {}, trial.notes.get("jobs_after") or {}
+            replaced = [d for d, job in before.items() if job and after.get(d) and after[d] != job]
+            if replaced:
+                failures.append(f"{', '.join(replaced)}: a new job replaced the killed JobManager's (HA should "
+                                "have recovered the same job)")
+        return failures
+
+
+def _job_ids(settings: Settings) -> dict[str, str | None]:
+    """Per domain, the id of its active job (None: none, or Flink does not answer)."""
+    from include.patternalarm.flink.deploy import find_job
+    from include.patternalarm.flink.rest import FlinkRestError
+
+    out: dict[str, str | None] = {}
+    for domain in DOMAINS:
+        try:
+            job = find_job(settings, domain)
+        except FlinkRestError:
+            job = None
+        out[domain] = job.id if job else None
+    return out
 
 
 def _restored_from(settings: Settings) -> dict[str, str | None]:

@@ -35,6 +35,8 @@ def services(settings: Settings) -> list[Service]:
     result = [Service(postgres.program(settings), postgres.health)]
     for index, prog in enumerate(kafka.programs(settings)):
         result.append(Service(prog, lambda s, i=index: kafka.health(s, i)))
+    if settings.flink_ha:
+        result.append(Service(flink.zookeeper_program(settings), flink.zookeeper_health))
     fj, ft, fg = flink.programs(settings)
     result += [
         Service(fj, flink.jobmanager_health),
@@ -211,6 +213,7 @@ def _start_all(settings: Settings, sup: Supervisor, all_services: list[Service],
     start_group("kafka")
     created = kafka.ensure_topics(settings)
     progress(f"kafka: {len(created)} topic(s) created")
+    start_group("zookeeper")
     start_group("flink")
     if not running.intersection(s.program.name for s in by_group.get("airflow", [])):
         progress("airflow: migrating the metadata database")
@@ -222,7 +225,7 @@ def _start_all(settings: Settings, sup: Supervisor, all_services: list[Service],
         progress("airflow: loaded airflow_settings.yaml (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")")
     start_group("airflow")
     for group in by_group:
-        if group not in ("postgres", "kafka", "flink", "airflow"):
+        if group not in ("postgres", "kafka", "zookeeper", "flink", "airflow"):
             start_group(group)
     postgres.record_stack_event(settings, "up", {"started": started, "kafka_brokers": settings.kafka_brokers})
 
