@@ -91,6 +91,26 @@ def active_jobs(settings: Settings, domains: Iterable[str] = DOMAINS) -> dict[st
     return {d: [j.id for j in overview if j.name == pipeline_name(d) and j.active] for d in domains}
 
 
+def detection_lag(settings: Settings, domains: Iterable[str] = DOMAINS) -> dict[str, int | None]:
+    """Per domain, the records of its event topic its detection job has not fetched yet (Flink's source metric
+    ``pendingRecords``; None: no job, or no source reports it yet)."""
+    out: dict[str, int | None] = {}
+    try:
+        with FlinkRest(settings.flink_rest, timeout=5) as rest:
+            overview = rest.jobs()
+            for domain in domains:
+                job = next((j for j in overview if j.name == pipeline_name(domain) and j.active), None)
+                out[domain] = rest.pending_records(job.id) if job is not None else None
+    except FlinkRestError:
+        return {d: out.get(d) for d in domains}
+    return out
+
+
+def caught_up(lag: dict[str, int | None], max_records: int) -> bool:
+    """Every domain's job reports its lag and the lags sum to at most ``max_records``."""
+    return bool(lag) and all(v is not None for v in lag.values()) and sum(v or 0 for v in lag.values()) <= max_records
+
+
 def restarts(settings: Settings, domains: Iterable[str] = DOMAINS) -> dict[str, tuple[str, int]]:
     """Per domain (job id, restarts) of the active job."""
     from include.patternalarm.flink.deploy import find_job, job_health

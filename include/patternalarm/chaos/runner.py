@@ -174,6 +174,34 @@ def traffic(settings: Settings, ctx: dict[str, Any], *, say: Say = _quiet,
 
 # --- phase 3: the fault -------------------------------------------------------------------------------------
 
+STEADY_LAG_S = 5.0  # in its steady state every job is within this many seconds of traffic
+STEADY_WAIT_S = 120.0  # how long past the steady period a fault waits for the platform to catch up
+
+
+def steady_state(settings: Settings, cfg: ChaosConfig, *, say: Say = _quiet) -> dict[str, Any]:
+    """A fault goes into a platform that keeps up, or the experiment measures a backlog, not the fault (seen:
+    the first experiment after a fresh deploy, its TaskManager still warming up, was 100 s behind before
+    its fault). Waits up to ``STEADY_WAIT_S`` for the detection jobs' summed lag (records not yet fetched) to
+    fall to ``STEADY_LAG_S`` seconds of traffic; injects anyway after that, and says so."""
+    limit = max(100, round(cfg.rate_per_min / 60 * STEADY_LAG_S))
+    started = time.monotonic()
+    lag: dict[str, int | None] = {}
+
+    def keeps_up() -> bool:
+        nonlocal lag
+        lag = measure.detection_lag(settings)
+        return measure.caught_up(lag, limit)
+
+    held, _ = measure.wait_for(keeps_up, timeout=STEADY_WAIT_S, interval=2.0)
+    waited = round(time.monotonic() - started, 1)
+    if not held:
+        say(f"the detection jobs are still behind after {waited:.0f}s more ({lag} records not fetched; the steady "
+            f"state is ≤ {limit}): injecting anyway — the recovery includes that backlog")
+    elif waited >= 2.0:
+        say(f"waited {waited:.0f}s for the detection jobs to catch up ({lag} records not fetched)")
+    return {"caught_up": held, "waited_s": waited, "lag_records": lag, "limit_records": limit}
+
+
 def fault(settings: Settings, ctx: dict[str, Any], *, say: Say = _quiet) -> dict[str, Any]:
     """Steady period, inject, lift (held faults), wait for recovery, after period; then tell traffic to stop."""
     cfg, exp = ChaosConfig(**ctx["config"]), experiment(ctx["experiment"])
@@ -193,6 +221,7 @@ def fault(settings: Settings, ctx: dict[str, Any], *, say: Say = _quiet) -> dict
     recovered_at = None
     try:
         time.sleep(cfg.steady_s)
+        trial.notes["steady"] = steady_state(settings, cfg, say=say)
         say(f"{exp.name}: injecting — {exp.plan()}")
         exp.inject(trial)
         trial.fault_at = trial.fault_at or time.time()

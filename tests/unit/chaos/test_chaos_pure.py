@@ -61,3 +61,12 @@ def test_the_report_escapes_what_it_shows() -> None:
     page = render_batch(batch)
     assert "<script>" not in page and "<img src=x>" not in page and "&lt;img src=x&gt;" in page
     assert "chaos-20261202T120000-abcd/index.html" in render_index([batch])
+
+
+def test_the_platform_keeps_up_only_when_every_job_reports_a_small_total_lag() -> None:
+    from include.patternalarm.chaos.measure import caught_up
+
+    assert caught_up({"payments": 300, "gaming": 100, "iot": 0}, 500)
+    assert not caught_up({"payments": 450, "gaming": 100, "iot": 0}, 500)  # the sum counts
+    assert not caught_up({"payments": 0, "gaming": None, "iot": 0}, 500)  # a job that does not report yet
+    assert not caught_up({}, 500)  # Flink did not answer
