@@ -125,15 +125,17 @@ def stop_job(settings: Settings, job_id: str, *, drain: bool = False, timeout: f
 
     A savepoint needs every task RUNNING, so a job that was just (re)submitted and is still restoring is
     waited for first. A stop whose savepoint fails leaves the job running (Flink aborts only the
-    savepoint): that is retried, up to ``STOP_ATTEMPTS`` in all; a job that is no longer running is not."""
+    savepoint): that is retried, up to ``STOP_ATTEMPTS`` in all, all within ``timeout`` (plus the last
+    savepoint's own time); a job that is no longer running is not."""
+    deadline = time.monotonic() + timeout
     with FlinkRest(settings.flink_rest) as rest:
         for attempt in range(1, STOP_ATTEMPTS + 1):
             try:
-                rest.wait_all_tasks_running(job_id, timeout=timeout)
+                rest.wait_all_tasks_running(job_id, timeout=max(1.0, deadline - time.monotonic()))
                 return rest.stop_with_savepoint(job_id, drain=drain, timeout=timeout)
             except FlinkRestError as exc:
                 state = _state_or_none(rest, job_id)
-                if attempt == STOP_ATTEMPTS or state != "RUNNING":
+                if attempt == STOP_ATTEMPTS or state != "RUNNING" or time.monotonic() >= deadline:
                     raise DeployError(f"{exc} (attempt {attempt} of {STOP_ATTEMPTS}; the job is "
                                       f"{state or 'unknown to Flink'})") from exc
                 progress(f"job {job_id}: {exc}; the job still runs, stopping it again "

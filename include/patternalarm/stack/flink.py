@@ -57,11 +57,16 @@ def ha_config(settings: Settings) -> dict[str, object]:
         "high-availability.zookeeper.quorum": f"{settings.host}:{settings.zookeeper_port}",
         "high-availability.zookeeper.path.root": "/patternalarm",
         "high-availability.cluster-id": "/default",
+        # with HA the JobManager's RPC endpoint takes this port (random by default), not jobmanager.rpc.port
+        "high-availability.jobmanager.port": settings.flink_rpc_port,
         # a killed JobManager holds its leadership until ZooKeeper expires its session: the restarted one
         # becomes leader (and recovers the jobs) only then. Flink's default is 60 s; ZooKeeper allows 4-40 s
         # at tickTime 2 s. 12 s still rides out a GC pause of the live JobManager on a loaded machine.
         "high-availability.zookeeper.client.session-timeout": f"{settings.flink_ha_session_timeout_s}s",
         "high-availability.zookeeper.client.connection-timeout": "15s",
+        # a dropped connection to the (supervised, restarted) ZooKeeper node costs leadership only when the
+        # session is lost, not at once: a ZooKeeper restart within the session leaves the jobs running
+        "high-availability.zookeeper.client.tolerate-suspended-connections": "true",
     }
 
 

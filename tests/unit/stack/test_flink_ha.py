@@ -25,6 +25,7 @@ def test_ha_config_points_at_the_local_zookeeper_and_keeps_its_data_under_the_da
     assert keys["high-availability.zookeeper.quorum"] == "127.0.0.1:2999"
     assert keys["high-availability.storageDir"] == (tmp_path / "flink" / "ha").as_uri()
     assert keys["high-availability.zookeeper.client.session-timeout"] == "9s"
+    assert keys["high-availability.jobmanager.port"] == settings.flink_rpc_port  # not a random port
 
 
 def test_zookeeper_listens_on_loopback_only_without_the_admin_server(tmp_path: Path) -> None:
