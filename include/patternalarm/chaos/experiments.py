@@ -152,8 +152,9 @@ class JobManagerKill(_Kill):
         return failures
 
 
-def _job_ids(settings: Settings) -> dict[str, str | None]:
-    """Per domain, the id of its active job (None: none, or Flink does not answer)."""
+def _per_job(settings: Settings, read: Callable[[str], str | None]) -> dict[str, str | None]:
+    """Per domain, ``read(job_id)`` of its active job (None: no job, or Flink cannot say yet — a job still
+    initializing answers 500 on its checkpoints)."""
     from include.patternalarm.flink.deploy import find_job
     from include.patternalarm.flink.rest import FlinkRestError
 
@@ -161,25 +162,22 @@ def _job_ids(settings: Settings) -> dict[str, str | None]:
     for domain in DOMAINS:
         try:
             job = find_job(settings, domain)
+            out[domain] = read(job.id) if job else None
         except FlinkRestError:
-            job = None
-        out[domain] = job.id if job else None
+            out[domain] = None
     return out
+
+
+def _job_ids(settings: Settings) -> dict[str, str | None]:
+    """Per domain, the id of its active job."""
+    return _per_job(settings, lambda job_id: job_id)
 
 
 def _restored_from(settings: Settings) -> dict[str, str | None]:
-    """Per domain, what its running job restored from (None: nothing, or Flink cannot say yet)."""
-    from include.patternalarm.flink.deploy import find_job, job_health
-    from include.patternalarm.flink.rest import FlinkRestError
+    """Per domain, what its running job restored from (None: nothing)."""
+    from include.patternalarm.flink.deploy import job_health
 
-    out: dict[str, str | None] = {}
-    for domain in DOMAINS:
-        try:
-            job = find_job(settings, domain)
-            out[domain] = job_health(settings, job.id).restored_from if job else None
-        except FlinkRestError:  # a job still initializing answers 500 on its checkpoints
-            out[domain] = None
-    return out
+    return _per_job(settings, lambda job_id: job_health(settings, job_id).restored_from)
 
 
 class BrokerKill(Experiment):
