@@ -142,7 +142,6 @@ def config(settings: Settings) -> dict[str, object]:
         "sql-gateway.endpoint.rest.bind-address": host,
         "sql-gateway.endpoint.rest.port": settings.flink_sql_gateway_port,
         "sql-gateway.session.idle-timeout": "10min",
-        "zookeeper.heap.mb": 128,
         **ha_config(settings),
     }
 
@@ -191,9 +190,14 @@ def programs(settings: Settings) -> list[Program]:
 
 def zookeeper_program(settings: Settings) -> Program:
     """The ZooKeeper node of JobManager HA (only started with ``flink_ha``)."""
+    # flink-console.sh, not bin/zookeeper.sh: the latter runs the former as a child instead of exec'ing it, so
+    # the supervisor would hold a bash whose death (a SIGKILL, a stop) orphans the ZooKeeper JVM on its port
     return Program("zookeeper", "zookeeper",
-                   ["bash", str(flink_home(settings) / "bin" / "zookeeper.sh"), "start-foreground", "1"],
-                   ports=(settings.zookeeper_port,), environment=_env(settings), startsecs=3)
+                   ["bash", str(flink_home(settings) / "bin" / "flink-console.sh"), "zookeeper",
+                    "--zkConfigFile", str(conf_dir(settings) / "zoo.cfg"), "--peerId", "1"],
+                   ports=(settings.zookeeper_port,),
+                   environment={**_env(settings), "JVM_ARGS": "-Xms128m -Xmx128m -Dzookeeper.jmx.log4j.disable=true"},
+                   startsecs=3)
 
 
 def zookeeper_health(settings: Settings) -> str:
