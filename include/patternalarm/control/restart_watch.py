@@ -1,7 +1,9 @@
 """Heal at once when the JobManager comes back: a supervisord event listener that triggers the monitor.
 
-Without JobManager HA a restarted JobManager knows no job; ``monitor_detection_jobs`` resubmits each from
-its newest retained checkpoint, but on its one-minute schedule that waited up to a minute. This listener
+With JobManager HA (the default, ``settings.flink_ha``) a restarted JobManager recovers its jobs itself and
+the monitor run this listener triggers finds them and only reports. Without HA a restarted JobManager knows
+no job; ``monitor_detection_jobs`` resubmits each from its newest retained checkpoint, but on its one-minute
+schedule that waited up to a minute. This listener
 (program ``flink-restart-watch``, started by ``stack up``) hears supervisord's process-state events: when
 ``flink-jobmanager`` exits unexpectedly and is RUNNING again, it waits until the JobManager's REST API answers
 and triggers a monitor run through the Airflow API. It does not wait for the TaskManager: that one notices
