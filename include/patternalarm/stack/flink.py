@@ -5,7 +5,8 @@ With HA the JobManager keeps each submitted job's graph and its completed checkp
 and ``.data/flink/ha`` (the data): a JobManager that is killed and restarted recovers every job by itself
 from its latest checkpoint, keeping the job id, instead of knowing no jobs until ``monitor_detection_jobs``
 compiles and resubmits them. The ZooKeeper server is the one Flink's distribution ships
-(``bin/zookeeper.sh``, the shaded server in flink-dist): a single node on 127.0.0.1, no extra download.
+(shaded into flink-dist, started through ``flink-console.sh zookeeper``): a single node on 127.0.0.1, no
+extra download.
 A JobManager that stops cleanly (``stack down``) leaves its jobs suspended in ZooKeeper; the next
 ``stack up`` recovers them. ``stack down --purge`` removes them with the rest of ``.data``."""
 
