@@ -94,15 +94,14 @@ def active_jobs(settings: Settings, domains: Iterable[str] = DOMAINS) -> dict[st
 def detection_lag(settings: Settings, domains: Iterable[str] = DOMAINS) -> dict[str, int | None]:
     """Per domain, the records of its event topic its detection job has not fetched yet (Flink's source metric
     ``pendingRecords``; None: no job, or no source reports it yet)."""
-    out: dict[str, int | None] = {}
+    out: dict[str, int | None] = dict.fromkeys(domains)
+    jobs = active_jobs(settings, out)
     try:
         with FlinkRest(settings.flink_rest, timeout=5) as rest:
-            overview = rest.jobs()
-            for domain in domains:
-                job = next((j for j in overview if j.name == pipeline_name(domain) and j.active), None)
-                out[domain] = rest.pending_records(job.id) if job is not None else None
+            for domain, ids in jobs.items():
+                out[domain] = rest.pending_records(ids[0]) if ids else None
     except FlinkRestError:
-        return {d: out.get(d) for d in domains}
+        pass  # what was read so far; the rest stays None
     return out
 
 
