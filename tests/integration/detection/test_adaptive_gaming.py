@@ -1,7 +1,9 @@
-"""aimbot (catalog v4) on the real stack, on seeded match telemetry generated here WITHOUT reaction_ms:
-200 ordinary players (headshot skill 5-35 %, 40 kills each) and 3 cheaters (80 % headshots over 30
-kills). The cheaters are alerted — against the population's norm the rule learns from everybody's
-kills — and ordinary players are not (at most one, the luckiest streak)."""
+"""aimbot (catalog v6: aimbot v3) on the real stack, on seeded match telemetry generated here WITHOUT
+reaction_ms: 200 ordinary players (headshot skill 5-35 %, 40 kills each) and 3 cheaters (80 % headshots
+over 30 kills). The cheaters are alerted — against the population's ratio and its spread of players'
+ratios, both learned from everybody's kills — and few ordinary players are: only the best, whose
+long-run ratio (skill plus the luck of 40 kills) lies beyond spread_z (2.25) of the population's spread,
+about 1-2 % of a population by design (docs/detection.md)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,10 @@ def test_cheaters_are_found_without_reaction_times(played: dict[str, Any]) -> No
     print(f"figure gaming: {len(flagged & CHEATERS)} of {len(CHEATERS)} cheaters flagged, "
           f"{len(flagged - CHEATERS)} honest players flagged")  # docs/detection.md (pytest -s)
     assert CHEATERS <= flagged, flagged
-    assert len(flagged - CHEATERS) <= 1, sorted(flagged - CHEATERS)
+    assert len(flagged - CHEATERS) <= 6, sorted(flagged - CHEATERS)  # <= 3 % of the honest players
     for alert in (a for a in played["alerts"] if a["entity"] in CHEATERS):
         assert alert["evidence"]["population_ratio"] < 0.3 and alert["score"] > 0.5
+    for alert in (a for a in played["alerts"] if a["rule_id"] == "aimbot" and a["entity"] not in CHEATERS):
+        evidence = alert["evidence"]  # a skilled player far out in the spread, with real evidence, not a short streak
+        assert evidence["z_spread"] > 2.25 and evidence["z_population"] > 3.5, evidence
+        assert evidence["long_run_ratio"] > evidence["population_ratio"] + 2 * evidence["population_spread"], evidence
