@@ -13,6 +13,7 @@ speed in event time; the live jobs, alerts and incidents are untouched. Trigger 
 | `domain`, `label`, `key`, `time`, `entity` | the mapping of the file (`entity` defaults to `key`) |
 | `map`, `set` | `FIELD=COLUMN` / `FIELD=VALUE` items, as for replay |
 | `windows` | score labelled windows of a series (sensor data) instead of entities |
+| `group` | a column naming the kind of each positive (fraud scenario, cheat): recall per kind too |
 | `limit` | only the first N rows |
 | `catalog_version`, `params`, `only` | the candidate: catalog version, `rule.param=value` overrides, rule ids |
 | `compare_catalog_version`, `compare_params` | a baseline beside it (another version, other overrides) |
@@ -79,6 +80,8 @@ def _items(pattern: str, description: str) -> Param:
         "windows": Param(None, type=["null", "boolean"],
                          description="Score labelled windows (sensor series) instead of entities (default: the "
                                      "data set's; else off)"),
+        "group": _column("Column naming the kind of each positive (fraud scenario, cheat): recall per kind "
+                         "(default: the data set's)"),
         "limit": Param(None, type=["null", "integer"], minimum=1, description="Only the first N rows"),
         "catalog_version": Param(None, type=["null", "integer"], enum=[None, *VERSIONS],
                                  description="The candidate's catalog version (default: newest)"),
@@ -108,6 +111,7 @@ def backtest_rules():
         map="{{ params.map }}",
         set="{{ params.set }}",
         windows="{{ params.windows }}",
+        group="{{ params.group }}",
         limit="{{ params.limit }}",
         catalog_version="{{ params.catalog_version }}",
         overrides="{{ params.params }}",

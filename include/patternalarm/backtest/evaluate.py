@@ -6,7 +6,8 @@ event ids in its evidence; a row's score is the highest score of the alerts flag
 without scores). The figures are those of ``include.patternalarm.datasets.metrics`` (shared with
 ``datasets baseline``): per row, per entity, per labelled window (``--windows``), time to first alert,
 alerts per 10,000 rows — except precision@k, which ranks only what alerted (``ranked``): the baselines
-score every row, a rule set scores only the rows its alerts flag.
+score every row, a rule set scores only the rows its alerts flag. With a ``group`` column (the kind of
+fraud or cheat: ``--group scenario``) recall is also given per value of it (``by_group``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Rows:
     times_s: np.ndarray
     event_ids: list[str]
     index: dict[str, int]
+    groups: np.ndarray | None = None  # the --group column's value per row ("" when absent)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -60,21 +62,24 @@ def truthy(value: Any) -> bool:
 
 
 def read_rows(path: Path, *, label: str, entity: str, time: str, event_id: str | None, id_prefix: str,
-              fmt: str | None = None, delimiter: str = ",", limit: int | None = None) -> Rows:
+              fmt: str | None = None, delimiter: str = ",", limit: int | None = None,
+              group: str | None = None) -> Rows:
     """The file's rows (the first ``limit``, as replay reads them)."""
     source = open_rows(path, fmt=fmt, delimiter=delimiter,
-                       columns=[c for c in (label, entity, time, event_id) if c])
+                       columns=[c for c in (label, entity, time, event_id, group) if c])
     try:
         columns = list(source.columns)
-        for name, what in ((label, "--label"), (entity, "--entity"), (time, "--time")):
-            if name not in columns:
+        for name, what in ((label, "--label"), (entity, "--entity"), (time, "--time"), (group, "--group")):
+            if name and name not in columns:
                 raise LabelError(f"{what} column {name!r} is not in the file (columns: {', '.join(columns)})")
         li, ei, ti = columns.index(label), columns.index(entity), columns.index(time)
         ii = columns.index(event_id) if event_id else None
+        gi = columns.index(group) if group else None
         labels: list[bool] = []
         entities: list[str] = []
         times: list[float] = []
         ids: list[str] = []
+        groups: list[str] = []
         for first, batch in source.batches():
             if limit is not None and first > limit:
                 break
@@ -87,6 +92,7 @@ def read_rows(path: Path, *, label: str, entity: str, time: str, event_id: str |
                     entities.append("")
                     times.append(float("nan"))
                     ids.append(f"{id_prefix}-{number}")
+                    groups.append("")
                     continue
                 labels.append(truthy(row[li]))
                 entities.append("" if row[ei] is None else str(row[ei]))
@@ -95,10 +101,12 @@ def read_rows(path: Path, *, label: str, entity: str, time: str, event_id: str |
                 except EventTimeError:
                     times.append(float("nan"))
                 ids.append(str(row[ii]) if ii is not None else f"{id_prefix}-{number}")
+                groups.append("" if gi is None or row[gi] is None else str(row[gi]))
     finally:
         source.close()
     return Rows(labels=np.array(labels, dtype=bool), entities=np.array(entities, dtype=object),
-                times_s=np.array(times, dtype=float), event_ids=ids, index={e: i for i, e in enumerate(ids)})
+                times_s=np.array(times, dtype=float), event_ids=ids, index={e: i for i, e in enumerate(ids)},
+                groups=np.array(groups, dtype=object) if group else None)
 
 
 def flags(rows: Rows, alerts: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -143,6 +151,22 @@ def precision_curve(hits: np.ndarray, points: int = 60) -> dict[str, list]:
     return {"k": ks.tolist(), "precision": [round(float(cumulative[k - 1]) / k, 4) for k in ks]}
 
 
+def by_group(labels: np.ndarray, alerted: np.ndarray, entities: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Recall per value of the group column, over the positive rows of that value: the share of those rows
+    an alert flagged, and the share of their entities with an alert on any of their rows (the entity
+    figure of ``evaluate``). Values of negative rows only (a "no fraud" 0) are not groups."""
+    flagged = set(entities[alerted])
+    out: dict[str, Any] = {}
+    for value in sorted(set(groups[labels]), key=lambda v: (len(v), v)):
+        rows = labels & (groups == value)
+        members = set(entities[rows])
+        found = len(members & flagged)
+        out[value] = {"rows": int(rows.sum()), "row_recall": round(float(alerted[rows].mean()), 4),
+                      "entities": len(members), "entities_found": found,
+                      "entity_recall": round(found / len(members), 4) if members else 0.0}
+    return out
+
+
 def score_alerts(rows: Rows, alerts: Sequence[dict[str, Any]], *, windows: bool = False,
                  rules: Sequence[str] = ()) -> dict[str, Any]:
     """Overall and per-rule figures of one rule set's alerts (``rules``: also those that raised none).
@@ -167,6 +191,8 @@ def score_alerts(rows: Rows, alerts: Sequence[dict[str, Any]], *, windows: bool 
         out["alert_ids"] = len(subset)
         out["alert_ids_per_10k_rows"] = round(len(subset) * 10_000 / max(len(rows), 1), 3)
         out["alerts_on_no_file_row"] = unmatched
+        if rows.groups is not None:
+            out["by_group"] = by_group(labels, alerted, entities, rows.groups[ok])
         if curve:
             out["precision_curve"] = precision_curve(hits)
         return out

@@ -61,6 +61,7 @@ class BacktestOptions:
     map: Sequence[str] = ()
     set: Sequence[str] = ()
     windows: bool | None = None  # None: the data set's (else per-entity scoring)
+    group: str | None = None  # None: the data set's (the kind of each positive: recall per kind)
     format: str | None = None
     delimiter: str = ","
     limit: int | None = None  # only the first N rows of the file
@@ -217,6 +218,7 @@ def build_spec(options: BacktestOptions, *, data_dir: Path, base_dir: Path | Non
     label, key, time_column = pick("label"), pick("key"), pick("time")
     entity = o.entity.strip() if not _blank(o.entity) else (dataset.mapping.entity if dataset else None)
     windows = bool(o.windows) if o.windows is not None else bool(dataset and dataset.window_labels)
+    group = o.group.strip() if not _blank(o.group) else (dataset.group if dataset else None)
     fields = {**registry_fields, **_pairs(o.map, "map")}
     constants = {**registry_constants, **_pairs(o.set, "set")}
     limit = None if _blank(o.limit) else _int(o.limit, "limit", 1)
@@ -250,10 +252,11 @@ def build_spec(options: BacktestOptions, *, data_dir: Path, base_dir: Path | Non
             progress(f"fetched {dataset.name}: {fetched.rows:,} rows, {fetched.labelled_rows:,} labelled")
     fmt = None if _blank(o.format) else str(o.format)
     _check_file(path, fmt, o.delimiter, domain=domain, fields=fields, constants=constants,
-                columns_of={"label": label, "key": key, "time": time_column, "entity": entity})
+                columns_of={"label": label, "key": key, "time": time_column, "entity": entity, "group": group})
     mapping = ReplayConfig(path=path, domain=domain, key=key, time=time_column, fields=fields, constants=constants,
                            format=fmt, delimiter=o.delimiter, limit=limit,
                            workers=workers)
     return BacktestSpec(path=path, domain=domain, label=label, mapping=mapping, entity=entity, windows=windows,
-                        candidate=candidate, baseline=baseline, parallelism=parallelism, timeout_s=timeout_s,
+                        group=group, candidate=candidate, baseline=baseline, parallelism=parallelism,
+                        timeout_s=timeout_s,
                         dataset=dataset.name if dataset else None, extra=dict(o.extra))

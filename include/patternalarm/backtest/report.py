@@ -246,6 +246,39 @@ def rule_table(result: dict[str, Any]) -> str:
     return f"<table class='wide'><thead>{head1}{head2}</thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
+def group_table(result: dict[str, Any]) -> str:
+    """Recall per kind of positive (the --group column), per rule and rule set: found / positive entities
+    and the share of the kind's positive rows flagged; empty without a group column."""
+    sets = rule_sets(result)
+    values: list[str] = []
+    for name in sets:
+        for value in ((result[name].get("overall") or {}).get("by_group") or {}):
+            if value not in values:
+                values.append(value)
+    if not result.get("group") or not values:
+        return ""
+    unit = esc(result.get("entity"))
+    head = ("<tr><th>rule</th>" + ("<th>set</th>" if len(sets) > 1 else "")
+            + "".join(f"<th class='n'>{esc(result['group'])} = {esc(v)}</th>" for v in values) + "</tr>")
+    body = []
+    for rule in [None, *all_rules(result)]:
+        for i, name in enumerate(sets):
+            figures = block(result, name, rule) or {}
+            groups = figures.get("by_group") or {}
+            label = "" if i else ("<strong>all rules</strong>" if rule is None else f"<code>{esc(rule)}</code>")
+            cells = []
+            for v in values:
+                g = groups.get(v)
+                shown = f"{g['entities_found']:,} / {g['entities']:,} · rows {g['row_recall']:.2f}" if g else "–"
+                cells.append(f"<td class='n'>{shown}</td>")
+            body.append(f"<tr><td>{label}</td>" + (f"<td>{esc(name)}</td>" if len(sets) > 1 else "")
+                        + "".join(cells) + "</tr>")
+    note = (f"<p class='muted'>Per value of <code>{esc(result['group'])}</code> on the positive rows: {unit}s with "
+            f"an alert / positive {unit}s of that kind, and the share of its positive rows an alert flagged.</p>")
+    return (f"<h2>Recall by {esc(result['group'])}</h2><table class='wide'><thead>{head}</thead>"
+            f"<tbody>{''.join(body)}</tbody></table>{note}")
+
+
 def _evidence(evidence: dict[str, Any] | None) -> str:
     if not evidence:
         return "–"
@@ -293,7 +326,7 @@ def render_report(result: dict[str, Any], plots: Sequence[str] = PLOTS) -> str:
             f"<h1>{html.escape(title)}</h1><p class='muted'>started {esc(result.get('started_at'))} · "
             f"tag {esc(result.get('tag'))}</p>"
             f"<h2>Summary</h2>{summary(result)}"
-            f"<h2>Per rule</h2>{rule_table(result)}"
+            f"<h2>Per rule</h2>{rule_table(result)}{group_table(result)}"
             f"<h2>Plots</h2><div class='plots'>{shown or '<p class=muted>no plots</p>'}</div>"
             f"<h2>Top alerts by score</h2>{top_alerts(result)}")
     return _page(title, body)

@@ -33,6 +33,7 @@ class BacktestSpec:
     mapping: ReplayConfig  # key, time, fields (--map), constants (--set), format, delimiter, limit, workers
     entity: str | None = None  # default: the key column
     windows: bool = False  # labels mark windows of a series (sensor data) rather than single rows
+    group: str | None = None  # a column naming the kind of each positive (fraud scenario, cheat): recall per kind
     candidate: RuleSet = field(default_factory=RuleSet)
     baseline: RuleSet | None = None
     parallelism: int = 1
@@ -43,7 +44,8 @@ class BacktestSpec:
     def describe_mapping(self) -> dict[str, Any]:
         m = self.mapping
         return {"key": m.key, "time": m.time, "map": dict(m.fields), "set": dict(m.constants), "format": m.format,
-                "limit": m.limit, "label": self.label, "entity": self.entity or m.key, "windows": self.windows}
+                "limit": m.limit, "label": self.label, "entity": self.entity or m.key, "windows": self.windows,
+                "group": self.group}
 
 
 def labelled(rows: Rows, alert: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def build_result(spec: BacktestSpec, rows: Rows, replayed: Replayed, runs: list[
     result: dict[str, Any] = {
         "kind": "backtest", "file": str(spec.path), "dataset": spec.dataset, "domain": spec.domain,
         "label": spec.label, "entity": spec.entity or spec.mapping.key, "windows": spec.windows,
-        "mapping": spec.describe_mapping(), "rows": len(rows), "positives": int(rows.labels.sum()),
+        "group": spec.group, "mapping": spec.describe_mapping(), "rows": len(rows), "positives": int(rows.labels.sum()),
         "positive_entities": len(set(rows.entities[rows.labels])),
         "replay": {**replayed.__dict__, "rows_per_s": round(replayed.rows / replayed.seconds, 1)
                    if replayed.seconds else None},
@@ -97,7 +99,7 @@ def run_backtest(settings: Settings, spec: BacktestSpec, *, progress: Progress =
     try:
         rows = read_rows(spec.path, label=spec.label, entity=spec.entity or spec.mapping.key, time=spec.mapping.time,
                          event_id=spec.mapping.fields.get("event_id"), id_prefix=prefix, fmt=spec.mapping.format,
-                         delimiter=spec.mapping.delimiter, limit=spec.mapping.limit)
+                         delimiter=spec.mapping.delimiter, limit=spec.mapping.limit, group=spec.group)
     except LabelError as exc:
         raise BacktestError(str(exc)) from exc
     durations["read_labels"] = time.monotonic() - phase

@@ -55,6 +55,20 @@ def result_table(result: dict[str, Any], width: int | None = None) -> Table:
     return fit_table(columns, rows, title=title, width=width)
 
 
+def group_lines(result: dict[str, Any]) -> list[str]:
+    """Recall per kind of positive (``--group``), one line per rule set: of all its rules together."""
+    from include.patternalarm.backtest.report import rule_sets
+
+    lines = []
+    for name in rule_sets(result):
+        groups = (result[name].get("overall") or {}).get("by_group") or {}
+        if groups:
+            kinds = " · ".join(f"{value}: {g['entities_found']}/{g['entities']} {result['entity']}s, "
+                               f"rows {g['row_recall']:.2f}" for value, g in groups.items())
+            lines.append(f"{name} recall by {result['group']}: {kinds}")
+    return lines
+
+
 def throughput_line(result: dict[str, Any]) -> str:
     """Replay and job speed with the machine's load, one line."""
     replay = result.get("replay") or {}
@@ -95,6 +109,8 @@ def backtest(
     windows: Annotated[bool | None, typer.Option("--windows/--no-windows",
                                                  help="Labels mark windows of a series (sensor data): score windows, "
                                                       "NAB-like (default: the data set's; else off).")] = None,
+    group: Annotated[str | None, typer.Option(help="Column naming the kind of each positive (fraud scenario, cheat): "
+                                                   "recall per kind too (default: the data set's).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows of the file.")] = None,
     catalog_version: Annotated[int | None, typer.Option(help="The candidate's catalog version (default newest).")]
     = None,
@@ -124,7 +140,7 @@ def backtest(
 
     options = BacktestOptions(
         file=file, dataset=dataset, domain=domain, label=label, key=key, time=time, entity=entity, map=map_,
-        set=set_, windows=windows, format=fmt, delimiter=delimiter, limit=limit, workers=workers,
+        set=set_, windows=windows, group=group, format=fmt, delimiter=delimiter, limit=limit, workers=workers,
         catalog_version=catalog_version, rules=rules_dir, params=param, only=only,
         compare_catalog_version=compare_catalog_version, compare_params=compare_param, compare_rules=compare_rules,
         parallelism=parallelism, timeout_s=timeout)
@@ -145,6 +161,8 @@ def backtest(
         print(json.dumps(result, indent=2, default=str))
         return
     console.print(result_table(result))
+    for line in group_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(throughput_line(result), highlight=False)
     for warning in result["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)

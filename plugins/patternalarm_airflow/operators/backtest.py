@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 #: except ``label_column`` (``label`` is every operator's display label) and ``overrides``/``compare_overrides``
 #: (``params`` is every operator's own: the DAG's Params)
 OPTIONS = {"dataset": "dataset", "file": "file", "domain": "domain", "label_column": "label", "key": "key",
-           "time": "time", "entity": "entity", "map": "map", "set": "set", "windows": "windows", "limit": "limit",
+           "time": "time", "entity": "entity", "map": "map", "set": "set", "windows": "windows", "group": "group",
+           "limit": "limit",
            "catalog_version": "catalog_version", "overrides": "params", "only": "only",
            "compare_catalog_version": "compare_catalog_version", "compare_overrides": "compare_params",
            "parallelism": "parallelism", "timeout_s": "timeout_s"}
@@ -73,6 +74,7 @@ class FlinkBacktestOperator(BaseOperator):
     :param entity: the column the labels are about (default: ``key``)
     :param map: ``FIELD=COLUMN`` items; :param set: ``FIELD=VALUE`` items (as for replay)
     :param windows: score labelled windows (sensor series) instead of entities
+    :param group: the column naming the kind of each positive (fraud scenario, cheat): recall per kind
     :param limit: only the first N rows
     :param catalog_version: the candidate's catalog version (default: newest)
     :param overrides: ``rule.param=value`` overrides of the candidate (the DAG's Param ``params``)
@@ -91,7 +93,7 @@ class FlinkBacktestOperator(BaseOperator):
                  label_column: str | None = None, key: str | None = None, time: str | None = None,
                  entity: str | None = None, map: list[str] | str | None = None,
                  set: list[str] | str | None = None,
-                 windows: bool | str | None = None, limit: int | str | None = None,
+                 windows: bool | str | None = None, group: str | None = None, limit: int | str | None = None,
                  catalog_version: int | str | None = None, overrides: list[str] | str | None = None,
                  only: list[str] | str | None = None, compare_catalog_version: int | str | None = None,
                  compare_overrides: list[str] | str | None = None, parallelism: int | str = 1,
@@ -100,7 +102,7 @@ class FlinkBacktestOperator(BaseOperator):
         super().__init__(**kwargs)
         self.dataset, self.file, self.domain, self.label_column = dataset, file, domain, label_column
         self.key, self.time, self.entity = key, time, entity
-        self.map, self.set, self.windows, self.limit = map, set, windows, limit
+        self.map, self.set, self.windows, self.group, self.limit = map, set, windows, group, limit
         self.catalog_version, self.overrides, self.only = catalog_version, overrides, only
         self.compare_catalog_version, self.compare_overrides = compare_catalog_version, compare_overrides
         self.parallelism, self.timeout_s = parallelism, timeout_s
@@ -116,7 +118,7 @@ class FlinkBacktestOperator(BaseOperator):
         for name in LISTS:
             value = values[name]
             values[name] = [] if value is None else [value] if isinstance(value, str) and name != "only" else value
-        for name in ("dataset", "file", "domain", "label", "key", "time", "entity"):
+        for name in ("dataset", "file", "domain", "label", "key", "time", "entity", "group"):
             if values[name] is not None and not isinstance(values[name], str):  # "2024" rendered natively: a column
                 values[name] = str(values[name])
         if values["parallelism"] is None:

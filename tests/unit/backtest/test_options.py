@@ -54,6 +54,7 @@ def test_a_data_set_fills_file_mapping_labels_and_is_fetched_once_with_progress(
     registry = DATASETS["handbook-month"]
     assert spec.path == csv_path(tmp_path / "data", "handbook-month") and spec.dataset == "handbook-month"
     assert (spec.domain, spec.label, spec.entity, spec.windows) == ("payments", "fraud", "card", False)
+    assert spec.group == "scenario", "the handbook's scenario column: recall per kind of fraud"
     assert (spec.mapping.key, spec.mapping.time) == ("card", "ts")
     assert dict(spec.mapping.fields) == dict(registry.mapping.fields)
     assert dict(spec.mapping.constants) == {"event_type": "auth", "channel": "card_present"}
@@ -100,8 +101,10 @@ def test_a_file_without_a_data_set_needs_its_mapping(tmp_path: Path) -> None:
     refused = _error(tmp_path, **base, label="bad", map=["amount=amt"])
     assert refused.option == "map" and "account_id" in refused.message and "--map FIELD=COLUMN" in refused.message
     spec = _build(tmp_path, **base, label="bad", map=["amount=amt", "account_id=card"], set=["event_type=auth"])
-    assert spec.entity is None and spec.dataset is None
+    assert spec.entity is None and spec.dataset is None and spec.group is None
     assert dict(spec.mapping.fields) == {"amount": "amt", "account_id": "card"}
+    wrong_group = _error(tmp_path, **base, label="bad", map=["amount=amt", "account_id=card"], group="kind")
+    assert wrong_group.option == "group" and "'kind' is not in h.csv" in wrong_group.message
     assert _error(tmp_path, **{**base, "label": "fraud"}).message.startswith("column 'fraud' is not in h.csv")
     assert _error(tmp_path, **base, label="bad", map=["amount=nope"]).option == "map"
     assert _error(tmp_path, **base, label="bad", set=["colour=red"]).option == "set"

@@ -77,3 +77,39 @@ def test_read_rows_keeps_replays_numbering_and_stops_at_the_limit(tmp_path: Path
     assert rows.event_ids == ["bt-1", "bt-2", "bt-3"]
     assert rows.labels.tolist() == [True, False, True]
     assert np.isnan(rows.times_s[1]) and rows.times_s[2] - rows.times_s[0] == 120.0
+
+
+def test_recall_by_group_counts_each_kind_of_positive_on_its_own() -> None:
+    """--group scenario: card-1's labelled rows are scenario 3 (rows 2, 5, 8: alerted at 5 and 8), card-3's
+    scenario 1 (row 11, alerted by large_amount); the unlabelled rows' 0 is no group."""
+    from include.patternalarm.backtest.report import render_report
+    from include.patternalarm.backtest.run import build_result
+    from include.patternalarm.cli.backtest import group_lines
+    from tests.unit.backtest.conftest import Replayed, candidate_alerts, job, make_result, rows, spec
+
+    grouped = rows()
+    grouped.groups = np.array(["0", "3", "0", "0", "3", "0", "0", "3", "0", "0", "0", "1"], dtype=object)
+    replayed = Replayed(rows=12, events=12, edge_dead_letters={}, first_ms=0, last_ms=660_000, seconds=0.5)
+    result = build_result(spec(group="scenario", baseline=None), grouped, replayed,
+                          [job("candidate", candidate_alerts(), ["amount_anomaly", "large_amount"], 12.0)],
+                          warnings=[], tag="t")
+    overall = result["candidate"]["overall"]["by_group"]
+    assert list(overall) == ["1", "3"]
+    assert overall["3"] == {"rows": 3, "row_recall": 0.6667, "entities": 1, "entities_found": 1, "entity_recall": 1.0}
+    assert overall["1"]["row_recall"] == 1.0 and overall["1"]["entities_found"] == 1
+    by_rule = result["candidate"]["rules"]
+    assert by_rule["amount_anomaly"]["by_group"]["1"]["entities_found"] == 0
+    assert by_rule["large_amount"]["by_group"]["3"]["row_recall"] == 0.0
+    assert result["group"] == "scenario" and result["mapping"]["group"] == "scenario"
+    assert group_lines(result) == ["candidate recall by scenario: 1: 1/1 cards, rows 1.00 · 3: 1/1 cards, rows 0.67"]
+    page = render_report(result)
+    assert "Recall by scenario" in page and "scenario = 3" in page and "1 / 1 · rows 0.67" in page
+    assert "Recall by" not in render_report(make_result()), "no group column: no table"
+
+
+def test_a_group_column_is_read_with_the_labels(tmp_path: Path) -> None:
+    path = tmp_path / "g.csv"
+    path.write_text("ts,card,fraud,scenario\n2024-03-01T00:00:00Z,c1,0,0\n2024-03-01T00:01:00Z,c1,1,2\n")
+    got = read_rows(path, label="fraud", entity="card", time="ts", event_id=None, id_prefix="r", group="scenario")
+    assert got.groups is not None and got.groups.tolist() == ["0", "2"]
+    assert read_rows(path, label="fraud", entity="card", time="ts", event_id=None, id_prefix="r").groups is None
