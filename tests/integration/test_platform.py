@@ -53,6 +53,25 @@ def test_stack_status_json_reports_every_service_healthy(stack_settings: Setting
     assert ("zookeeper" in names) is stack_settings.flink_ha
 
 
+def test_jobmanager_and_taskmanager_run_the_java_command_flinks_scripts_made(stack_settings: Settings) -> None:
+    """The supervised JobManager and TaskManager are the JVMs themselves, started with the command line captured
+    from Flink's start scripts at `stack up` (no script, no helper JVM on a restart's path)."""
+    from include.patternalarm.stack import flink
+
+    report = json.loads(subprocess.run([REPO_BIN, "stack", "status", "--json"], capture_output=True, text=True,
+                                       timeout=120, check=True).stdout)
+    pids = {s["name"]: s["pid"] for s in report["services"]}
+    for program, entrypoint in (("flink-jobmanager", "StandaloneSessionClusterEntrypoint"),
+                                ("flink-taskmanager", "TaskManagerRunner")):
+        captured = flink.launch_file(stack_settings, program).read_bytes().split(b"\0")[:-1]
+        command = captured[captured.index(b"--") + 1:]
+        with open(f"/proc/{pids[program]}/cmdline", "rb") as running:
+            assert running.read().split(b"\0")[:-1] == command, program
+        assert command[0].endswith(b"/java") and any(a.endswith(entrypoint.encode()) for a in command)
+        environment = dict(kv.split(b"=", 1) for kv in captured[:captured.index(b"--")])
+        assert environment[b"FLINK_CONF_DIR"] == str(flink.conf_dir(stack_settings)).encode()
+
+
 def test_platform_topics_exist(stack_settings: Settings) -> None:
     admin = AdminClient({"bootstrap.servers": stack_settings.bootstrap_servers})
     metadata = admin.list_topics(timeout=10)

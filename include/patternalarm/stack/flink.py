@@ -8,12 +8,19 @@ compiles and resubmits them. The ZooKeeper server is the one Flink's distributio
 (shaded into flink-dist, started through ``flink-console.sh zookeeper``): a single node on 127.0.0.1, no
 extra download.
 A JobManager that stops cleanly (``stack down``) leaves its jobs suspended in ZooKeeper; the next
-``stack up`` recovers them. ``stack down --purge`` removes them with the rest of ``.data``."""
+``stack up`` recovers them. ``stack down --purge`` removes them with the rest of ``.data``.
+
+The JobManager and TaskManager start with the java command line Flink's own start scripts produce for
+them, captured once at ``stack up`` (``capture_launch``, ``scripts/flink-launch.sh``): a restart after a
+crash starts the JVM at once instead of running the scripts' helper JVMs first."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import requests
@@ -160,6 +167,7 @@ def prepare(settings: Settings) -> None:
     values["io.tmp.dirs"] = str(_base(settings) / "tmp")
     (conf / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=True))
     (conf / "zoo.cfg").write_text(zookeeper_config(settings))
+    capture_launch(settings)
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -173,14 +181,75 @@ def _env(settings: Settings) -> dict[str, str]:
     }
 
 
+#: the programs started with the command line captured from Flink's own start script (``capture_launch``)
+LAUNCHED = {"flink-jobmanager": "jobmanager.sh", "flink-taskmanager": "taskmanager.sh"}
+_BASH_JAVA_UTILS = "org.apache.flink.runtime.util.bash.BashJavaUtils"
+#: a stand-in for java while a start script runs: its helper calls (BashJavaUtils, the version probe) run the
+#: real java; the final command is written down instead of run — NUL-separated, first the FLINK_* variables
+#: the script exported (the JVM reads FLINK_PLUGINS_DIR, FLINK_LIB_DIR… from its environment), then "--",
+#: then the real java and its arguments
+_JAVA_SHIM = f"""#!/usr/bin/env bash
+for arg in "$@"; do
+  case "$arg" in {_BASH_JAVA_UTILS}|-XshowSettings:properties) exec "$PATTERNALARM_JAVA" "$@";; esac
+done
+{{ env -0 | grep -z '^FLINK_' | grep -zv '^FLINK_PID_DIR='; printf '%s\\0' -- "$PATTERNALARM_JAVA" "$@"; }} \\
+  > "$PATTERNALARM_ARGV"
+"""
+
+
+def launch_file(settings: Settings, program: str) -> Path:
+    return conf_dir(settings) / f"{program}.argv"
+
+
+def capture_launch(settings: Settings) -> None:
+    """Run the JobManager's and TaskManager's start scripts once with a stand-in java that writes down the
+    command they would exec (memory flags, classpath, log settings: all Flink's own logic), for
+    ``scripts/flink-launch.sh``. A restart then starts the JVM at once: the scripts run three helper JVMs
+    first, which took ~20 s of a JobManager's recovery on a loaded machine. Called by ``prepare`` (the
+    config they read is written just before)."""
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("java is not on PATH: install a JDK 17 (Debian: apt-get install openjdk-17-jdk-headless)")
+    bin_dir = flink_home(settings) / "bin"
+    with tempfile.TemporaryDirectory(prefix="flink-launch-") as tmp:
+        shim = Path(tmp) / "bin" / "java"
+        shim.parent.mkdir()
+        shim.write_text(_JAVA_SHIM)
+        shim.chmod(0o755)
+        runs = {}
+        for program, script in LAUNCHED.items():
+            out = Path(tmp) / f"{program}.argv"
+            env = {**os.environ, **_env(settings), "JAVA_HOME": tmp, "PATTERNALARM_JAVA": os.path.realpath(java),
+                   "PATTERNALARM_ARGV": str(out), "FLINK_PID_DIR": tmp}
+            runs[program] = (out, subprocess.Popen(["bash", str(bin_dir / script), "start-foreground"], env=env,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        for program, (out, proc) in runs.items():
+            try:
+                output, _ = proc.communicate(timeout=180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise StackError(f"{program}: Flink's start script did not finish in 180 s") from None
+            argv = out.read_bytes().split(b"\0")[:-1] if out.is_file() else []
+            if proc.returncode != 0 or b"--" not in argv or len(argv) - argv.index(b"--") < 4:
+                tail = "\n".join(output.splitlines()[-15:])
+                raise StackError(f"{program}: Flink's start script made no java command (exit {proc.returncode}):\n"
+                                 f"{tail}")
+            shutil.copyfile(out, launch_file(settings, program))
+
+
 def programs(settings: Settings) -> list[Program]:
     bin_dir = flink_home(settings) / "bin"
     env = _env(settings)
+    launcher = str(settings.repo_root / "scripts" / "flink-launch.sh")
+
+    def launched(program: str) -> list[str]:
+        return ["bash", launcher, str(launch_file(settings, program)), str(bin_dir / LAUNCHED[program]),
+                "start-foreground"]
+
     return [
-        Program("flink-jobmanager", "flink", ["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"],
+        Program("flink-jobmanager", "flink", launched("flink-jobmanager"),
                 ports=(settings.flink_rest_port, settings.flink_rpc_port), environment=env, startsecs=5),
-        Program("flink-taskmanager", "flink", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
-                environment=env, startsecs=5),
+        Program("flink-taskmanager", "flink", launched("flink-taskmanager"), environment=env, startsecs=5),
         # without a heap limit the gateway's JVM takes a quarter of the machine's memory and grows into it
         Program("flink-sql-gateway", "flink", ["bash", str(bin_dir / "sql-gateway.sh"), "start-foreground"],
                 ports=(settings.flink_sql_gateway_port,),
