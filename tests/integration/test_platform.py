@@ -63,12 +63,12 @@ def test_jobmanager_and_taskmanager_run_the_java_command_flinks_scripts_made(sta
     pids = {s["name"]: s["pid"] for s in report["services"]}
     for program, entrypoint in (("flink-jobmanager", "StandaloneSessionClusterEntrypoint"),
                                 ("flink-taskmanager", "TaskManagerRunner")):
-        captured = flink.launch_file(stack_settings, program).read_bytes().split(b"\0")[:-1]
-        command = captured[captured.index(b"--") + 1:]
+        captured = flink.read_launch(flink.launch_file(stack_settings, program))
+        assert captured is not None, program
+        environment, command = captured
         with open(f"/proc/{pids[program]}/cmdline", "rb") as running:
             assert running.read().split(b"\0")[:-1] == command, program
         assert command[0].endswith(b"/java") and any(a.endswith(entrypoint.encode()) for a in command)
-        environment = dict(kv.split(b"=", 1) for kv in captured[:captured.index(b"--")])
         assert environment[b"FLINK_CONF_DIR"] == str(flink.conf_dir(stack_settings)).encode()
 
 

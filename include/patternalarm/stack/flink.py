@@ -201,6 +201,16 @@ def launch_file(settings: Settings, program: str) -> Path:
     return conf_dir(settings) / f"{program}.argv"
 
 
+def read_launch(path: Path) -> tuple[dict[bytes, bytes], list[bytes]] | None:
+    """A captured launch (the shim's file: FLINK_* variables, "--", the java command) as (variables, command);
+    None when the file is missing or has no java command after the separator."""
+    items = path.read_bytes().split(b"\0")[:-1] if path.is_file() else []
+    if b"--" not in items or len(items) - items.index(b"--") < 4:
+        return None
+    cut = items.index(b"--")
+    return dict(kv.split(b"=", 1) for kv in items[:cut]), items[cut + 1:]
+
+
 def capture_launch(settings: Settings) -> None:
     """Run the JobManager's and TaskManager's start scripts once with a stand-in java that writes down the
     command they would exec (memory flags, classpath, log settings: all Flink's own logic), for
@@ -229,8 +239,7 @@ def capture_launch(settings: Settings) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 raise StackError(f"{program}: Flink's start script did not finish in 180 s") from None
-            argv = out.read_bytes().split(b"\0")[:-1] if out.is_file() else []
-            if proc.returncode != 0 or b"--" not in argv or len(argv) - argv.index(b"--") < 4:
+            if proc.returncode != 0 or read_launch(out) is None:
                 tail = "\n".join(output.splitlines()[-15:])
                 raise StackError(f"{program}: Flink's start script made no java command (exit {proc.returncode}):\n"
                                  f"{tail}")

@@ -37,3 +37,13 @@ def test_without_a_captured_command_the_script_runs(tmp_path: Path) -> None:
 def test_a_file_without_the_separator_is_refused_with_what_to_do(tmp_path: Path) -> None:
     out = _run(_write(tmp_path / "bad.argv", "FLINK_CONF_DIR=/c", "java"), "/bin/true")
     assert out.returncode == 1 and "stack up" in out.stderr
+
+
+def test_read_launch_splits_variables_from_the_command_and_refuses_a_file_without_one(tmp_path: Path) -> None:
+    from include.patternalarm.stack.flink import read_launch
+
+    good = _write(tmp_path / "tm.argv", "FLINK_INHERITED_LOGS=a=b\n", "--", "/usr/bin/java", "-Xmx1g", "Main")
+    assert read_launch(good) == ({b"FLINK_INHERITED_LOGS": b"a=b\n"}, [b"/usr/bin/java", b"-Xmx1g", b"Main"])
+    assert read_launch(_write(tmp_path / "short.argv", "FLINK_X=1", "--", "/usr/bin/java")) is None
+    assert read_launch(_write(tmp_path / "none.argv", "FLINK_X=1", "java")) is None
+    assert read_launch(tmp_path / "missing.argv") is None

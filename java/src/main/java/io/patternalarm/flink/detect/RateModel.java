@@ -173,19 +173,19 @@ public final class RateModel {
                 throw new IllegalArgumentException("spread_z needs the population's spread state");
             }
             tau = Math.sqrt(Math.max(spread.v, 0.0));
-            boolean judged = populationKnown && e.trials >= p.minTrials && spread.w >= SPREAD_WARMUP;
+            boolean known = populationKnown && e.trials >= p.minTrials;
+            double deviation = e.normK / e.normN - populationRate; // the long-run rate's excess
+            double binomial = populationRate * (1 - populationRate) / e.normN;
             zPop = populationKnown ? z(e.normK, e.normN, populationRate) : 0.0;
-            if (judged) {
-                double binomial = populationRate * (1 - populationRate) / e.normN;
-                zSpread = (e.normK / e.normN - populationRate) / Math.sqrt(binomial + tau * tau);
+            if (known && spread.w >= SPREAD_WARMUP) {
+                zSpread = deviation / Math.sqrt(binomial + tau * tau);
             }
-            boolean population = judged && zSpread > p.spreadZ && zPop > p.zThreshold;
+            boolean population = zSpread > p.spreadZ && zPop > p.zThreshold;
             boolean own = e.trials >= p.minTrials && zOwn > p.zThreshold;
             cond = population || own;
             score = 1.0 - Math.pow(0.5, Math.max(population ? zSpread / p.spreadZ : 0.0, zOwn / p.zThreshold));
-            if (populationKnown && e.trials >= p.minTrials) {
-                learnSpread(spread, p, e.normK / e.normN - populationRate,
-                        populationRate * (1 - populationRate) / e.normN, tau, trials);
+            if (known) {
+                learnSpread(spread, p, deviation, binomial, tau, trials);
             }
         } else {
             zPop = populationKnown ? z(e.k, e.n, populationRate) : 0.0;
