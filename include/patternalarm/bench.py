@@ -31,7 +31,7 @@ from include.patternalarm.demo import DemoState, deploy_domains
 from include.patternalarm.flink.deploy import find_job, job_health
 from include.patternalarm.flink.rest import FlinkRest
 from include.patternalarm.observe import Observer, machine
-from include.patternalarm.rules import pipeline_name
+from include.patternalarm.rules import load_catalog, pipeline_name
 from include.patternalarm.scoring.core import percentile
 from include.patternalarm.scoring.report import ABSENCE_RULES, score_runs
 from include.patternalarm.settings import Settings
@@ -53,6 +53,7 @@ class BenchPlan:
     drain_timeout_s: float
     spike_drain_timeout_s: float
     backlog_events: int = 500_000  # the per-event cost: the payments job draining a backlog at parallelism 1
+    backlog_catalog: int | None = None  # the catalog version of that job (None: the newest)
 
     @classmethod
     def full(cls) -> BenchPlan:
@@ -385,7 +386,8 @@ def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: i
             groups[group] = round(groups.get(group, 0.0) + seconds, 2)
         per_100k = net * 100_000 / total
         _wait_for_a_checkpoint(settings, job_id)  # after the CPU figures: its duration and size are reported
-        result = {"domain": domain, "records": total, "parallelism": parallelism, "catalog_version": catalog_version,
+        result = {"domain": domain, "records": total, "parallelism": parallelism,
+                  "catalog_version": catalog_version or load_catalog().version,
                   "submit_to_running_s": round(running_at - started, 1),
                   "drain_s": round(read_at - running_at, 1),
                   "events_per_s": round(total / max(read_at - running_at, 1e-9), 1),
@@ -434,7 +436,7 @@ def restore_parallelism(settings: Settings, parallelism: int = 1) -> None:
 
 
 def _backlog(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> dict[str, Any]:
-    return backlog(settings, say, events=plan.backlog_events)
+    return backlog(settings, say, events=plan.backlog_events, catalog_version=plan.backlog_catalog)
 
 
 def run_bench(settings: Settings, plan: BenchPlan, *,

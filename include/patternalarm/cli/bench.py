@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated
 
@@ -29,6 +30,9 @@ def bench(
     only: Annotated[list[str] | None,
                     typer.Option("--only", help="steady | capacity | spike | backlog (repeat).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    catalog_version: Annotated[int | None, typer.Option(
+        help="Catalog version of the backlog part's job (default: the newest), to compare the per-event cost "
+             "of two versions.")] = None,
 ) -> None:
     """Steady latency and recall, capacity, a 10× spike with the scaler, and the per-event cost (the payments job
     draining a backlog at parallelism 1: TaskManager CPU-s per 100,000 events) — JSON + PNG plots in the reports
@@ -41,10 +45,18 @@ def bench(
     # progress on stderr with --json (stdout stays the JSON alone): a full run takes half an hour
     out = err_console if as_json else console
     say = lambda m: out.print(f"[dim]·[/] {m}", highlight=False)  # noqa: E731
+    if catalog_version is not None:
+        from include.patternalarm.rules import catalog_versions
+
+        if catalog_version not in catalog_versions():
+            known = ", ".join(f"v{v}" for v in catalog_versions())
+            raise typer.BadParameter(f"no catalog v{catalog_version}; there are {known}",
+                                     param_hint="--catalog-version")
     rows = stack_mod.up(settings(), progress=say)
     if not all(r.healthy for r in rows):
         raise fail("the stack is not healthy: see `bin/patternalarm stack status`")
-    result = run_bench(settings(), BenchPlan.quick() if quick else BenchPlan.full(), only=parts, say=say)
+    plan = dataclasses.replace(BenchPlan.quick() if quick else BenchPlan.full(), backlog_catalog=catalog_version)
+    result = run_bench(settings(), plan, only=parts, say=say)
     if as_json:
         slim = json.loads(json.dumps(result, default=str))
         for part in ("steady", "spike"):

@@ -151,9 +151,11 @@ def catalog_rule_ids(catalog: Catalog, domain: str) -> list[str]:
 
 
 def retired_state(previous: Deployment | None, spec: DeploySpec) -> str | None:
-    """How the adaptive detectors' state changes form between the last deployment's catalog and ``spec``'s
-    (v4 structured → v5 packed), or None when it keeps its form: their operators then have other uids, and
-    an upgrade drops their baselines, which learn afresh."""
+    """How the state of the domain's rules changes form between the last deployment's catalog and
+    ``spec``'s, or None when it keeps its form: the adaptive detectors' per-series state (v4 structured → v5
+    packed: their baselines learn afresh), and rules of the same id and version whose SQL changed (v6 → v7:
+    velocity, impossible_travel, speed_hack on keyed functions): their operators then have other uids, and
+    an upgrade drops their state."""
     if previous is None or previous.version is None or previous.version == spec.catalog_version:
         return None
     try:
@@ -161,11 +163,24 @@ def retired_state(previous: Deployment | None, spec: DeploySpec) -> str | None:
     except RuleError:
         return None
     after = load_catalog(spec.catalog_version, overrides=spec.overrides, **catalog_kwargs(spec.rules_dir))
-    if before.series_state == after.series_state or not (_uses_series(before, spec.domain)
-                                                         or _uses_series(after, spec.domain)):
-        return None
-    return (f"catalog v{after.version} keeps the adaptive detectors' per-series state "
-            f"{after.series_state or 'structured'} (v{before.version}: {before.series_state or 'structured'})")
+    notes = []
+    if before.series_state != after.series_state and (_uses_series(before, spec.domain)
+                                                      or _uses_series(after, spec.domain)):
+        form_before, form_after = before.series_state or "structured", after.series_state or "structured"
+        notes.append(f"catalog v{after.version} keeps the adaptive detectors' per-series state {form_after} "
+                     f"(v{before.version}: {form_before}): their baselines are dropped and learn afresh")
+    replanned = _replanned(before, after, spec.domain)
+    if replanned:
+        notes.append(f"catalog v{after.version} runs {', '.join(replanned)} on another plan than v{before.version}: "
+                     "their state is dropped and starts afresh")
+    return "; ".join(notes) or None
+
+
+def _replanned(before: Catalog, after: Catalog, domain: str) -> list[str]:
+    """The domain's rules of the same id and version in both catalogs whose SQL differs."""
+    old = {(r.id, r.version): r for r in before.rules_for(domain)}
+    return [f"{r.id} v{r.version}" for r in after.rules_for(domain)
+            if (r.id, r.version) in old and old[(r.id, r.version)].sql() != r.sql()]
 
 
 def _uses_series(catalog: Catalog, domain: str) -> bool:
@@ -175,7 +190,7 @@ def _uses_series(catalog: Catalog, domain: str) -> bool:
 
 def unclaimed_state_note(change: dict[str, list[str]] | None, retired: str | None = None) -> str | None:
     """What an upgrade that may drop savepoint state says about it (None: the same rules and state, nothing
-    dropped). ``retired``: how the adaptive detectors' state changed form (`retired_state`)."""
+    dropped). ``retired``: how the rules' state changed form (`retired_state`)."""
     notes = []
     if change is None:
         notes.append("the last deployment's rules cannot be loaded any more: state no operator of the new job "
@@ -185,7 +200,7 @@ def unclaimed_state_note(change: dict[str, list[str]] | None, retired: str | Non
         notes.append(f"the rule set changes ({'; '.join(parts)}): the removed rules' state, and any state the new "
                      "plan's operators no longer claim, is dropped")
     if retired:
-        notes.append(f"{retired}: their baselines are dropped and learn afresh")
+        notes.append(retired)
     return "; ".join(notes) or None
 
 

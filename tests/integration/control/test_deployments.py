@@ -49,22 +49,28 @@ def active_jobs(settings: Settings, domain: str) -> list[str]:
 
 
 @pytest.mark.usefixtures("running", "monitor_paused")
-def test_an_upgrade_from_v4_to_the_packed_series_state_restores_every_other_operator(stack_settings: Settings,
-                                                                                    store: DeploymentStore) -> None:
-    """Catalog v5 keeps the adaptive detectors' state in another form (other operator uids): the upgrade
-    from v4 drops those baselines, says so, and restores the rest of the job from the savepoint."""
-    domain = "iot"
-    deployer.deploy(stack_settings, store, domain, requested_by=CLI, catalog_version=4, lock_wait_s=120)
+@pytest.mark.parametrize(("domain", "before", "after", "said"), [
+    # v5 keeps the adaptive detectors' state in another form (other operator uids)
+    ("iot", 4, 5, ("learn afresh", "packed")),
+    # v7 runs velocity and impossible_travel on keyed functions instead of SQL over-windows
+    ("payments", 6, 7, ("velocity v2", "impossible_travel v1", "dropped")),
+])
+def test_an_upgrade_to_another_state_form_restores_every_other_operator(
+        stack_settings: Settings, store: DeploymentStore, domain: str, before: int, after: int,
+        said: tuple[str, ...]) -> None:
+    """An upgrade whose plan keeps some rules' state in another form drops that state, says so, and restores
+    the rest of the job from the savepoint."""
+    deployer.deploy(stack_settings, store, domain, requested_by=CLI, catalog_version=before, lock_wait_s=120)
     healthy_job(stack_settings, domain)
-    said: list[str] = []
-    upgraded = deployer.deploy(stack_settings, store, domain, requested_by=CLI, catalog_version=5, lock_wait_s=120,
-                               progress=said.append)
-    assert upgraded.savepoint is not None and upgraded.spec.catalog_version == 5
-    assert any("learn afresh" in line and "packed" in line for line in said), said
+    lines: list[str] = []
+    upgraded = deployer.deploy(stack_settings, store, domain, requested_by=CLI, catalog_version=after,
+                               lock_wait_s=120, progress=lines.append)
+    assert upgraded.savepoint is not None and upgraded.spec.catalog_version == after
+    assert any(all(word in line for word in said) for line in lines), lines
     health = healthy_job(stack_settings, domain)
     savepoint_name = upgraded.savepoint.rstrip("/").rsplit("/", 1)[-1]
     assert health.restored_from is not None and savepoint_name in health.restored_from
-    assert store.desired(domain).version == 5
+    assert store.desired(domain).version == after
 
 
 @pytest.mark.usefixtures("running", "monitor_paused")

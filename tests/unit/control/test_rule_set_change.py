@@ -84,3 +84,18 @@ def test_an_upgrade_to_another_state_form_says_the_baselines_start_afresh(tmp_pa
     assert retired_state(_previous("3", str(tmp_path)), _spec(4, str(tmp_path))) is None  # v3 had no series
     gaming = dataclasses.replace(_previous("4", str(tmp_path)), domain="gaming")
     assert retired_state(gaming, dataclasses.replace(_spec(5, str(tmp_path)), domain="gaming")) is None
+
+
+def test_an_upgrade_that_replans_rules_of_the_same_version_says_their_state_starts_afresh(tmp_path: Path) -> None:
+    from include.patternalarm.control.deployer import retired_state
+
+    payments = dataclasses.replace(_previous("6", str(tmp_path)), domain="payments")
+    retired = retired_state(payments, dataclasses.replace(_spec(7, str(tmp_path)), domain="payments"))
+    assert retired is not None and "velocity v2" in retired and "impossible_travel v1" in retired, retired
+    assert "card_testing" not in retired  # its SQL is the same in both: its state is restored
+    gaming = dataclasses.replace(_previous("6", str(tmp_path)), domain="gaming")
+    replanned = retired_state(gaming, dataclasses.replace(_spec(7, str(tmp_path)), domain="gaming"))
+    assert replanned is not None and "speed_hack v1" in replanned and "aimbot" not in replanned, replanned
+    assert retired_state(payments, dataclasses.replace(_spec(6, str(tmp_path)), domain="payments")) is None
+    note = unclaimed_state_note({"added": [], "removed": []}, retired)
+    assert note is not None and "dropped" in note
