@@ -1,6 +1,5 @@
 package io.patternalarm.flink.functions;
 
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 
@@ -19,8 +18,7 @@ import org.apache.flink.types.Row;
 public abstract class OrderedSteps extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
     static final String FORGET = "forget";
-    private static final Comparator<Step> ORDER =
-            Comparator.<Step>comparingLong(s -> s.ts).thenComparing(s -> s.eventId == null ? "" : s.eventId);
+    private static final Comparator<Step> ORDER = DueRows.order(s -> s.ts, s -> s.eventId);
 
     /** a pending row: its event time (ms), event id and numbers (a, b, c: which ones is the function's). */
     public static class Step {
@@ -88,21 +86,7 @@ public abstract class OrderedSteps extends ProcessTableFunction<Row> {
 
     /** The pending rows the watermark has passed, in event-time order (taken out of the list). */
     static List<Step> due(OnTimerContext ctx, ListView<Step> pending) throws Exception {
-        long now = ctx.timeContext(Long.class).time();
-        List<Step> due = new ArrayList<>();
-        List<Step> later = new ArrayList<>();
-        for (Step s : pending.get()) {
-            (s.ts <= now ? due : later).add(s);
-        }
-        if (due.isEmpty()) {
-            return due;
-        }
-        due.sort(ORDER);
-        pending.clear();
-        if (!later.isEmpty()) {
-            pending.addAll(later);
-        }
-        return due;
+        return DueRows.take(pending, ctx.timeContext(Long.class).time(), s -> s.ts, ORDER);
     }
 
     /**

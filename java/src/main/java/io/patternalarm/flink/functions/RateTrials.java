@@ -1,7 +1,6 @@
 package io.patternalarm.flink.functions;
 
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 
@@ -23,8 +22,7 @@ import io.patternalarm.flink.functions.RateOutliers.Trial;
  */
 public abstract class RateTrials extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
-    private static final Comparator<Trial> ORDER =
-            Comparator.<Trial>comparingLong(t -> t.ts).thenComparing(t -> t.eventId == null ? "" : t.eventId);
+    private static final Comparator<Trial> ORDER = DueRows.order(t -> t.ts, t -> t.eventId);
 
     private transient RateModel.Params params;
     private transient String paramsText;
@@ -75,19 +73,7 @@ public abstract class RateTrials extends ProcessTableFunction<Row> {
             time.registerOnTime(now + 1);
             return;
         }
-        List<Trial> due = new ArrayList<>();
-        List<Trial> later = new ArrayList<>();
-        for (Trial t : pending.get()) {
-            (t.ts <= now ? due : later).add(t);
-        }
-        if (due.isEmpty()) {
-            return;
-        }
-        due.sort(ORDER);
-        pending.clear();
-        if (!later.isEmpty()) {
-            pending.addAll(later);
-        }
+        List<Trial> due = DueRows.take(pending, now, t -> t.ts, ORDER);
         for (Trial t : due) {
             RateModel.Entity e = entities.get(t.entity);
             if (e == null) {

@@ -1,7 +1,6 @@
 package io.patternalarm.flink.functions;
 
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 
@@ -25,9 +24,7 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
             + "first_ts TIMESTAMP_LTZ(3), last_ts TIMESTAMP_LTZ(3), `value` DOUBLE, expected DOUBLE, scale DOUBLE, "
             + "statistic DOUBLE, threshold DOUBLE, score DOUBLE, seq INT, readings BIGINT, tag STRING>";
     static final String IDLE = "idle";
-    private static final Comparator<SeriesAnomalies.Pending> ORDER =
-            Comparator.<SeriesAnomalies.Pending>comparingLong(r -> r.ts)
-                    .thenComparing(r -> r.eventId == null ? "" : r.eventId);
+    private static final Comparator<SeriesAnomalies.Pending> ORDER = DueRows.order(r -> r.ts, r -> r.eventId);
 
     /** learned from eval(): a timer can only be handled once the operator has seen its parameters. */
     private transient SeriesParams params;
@@ -90,20 +87,7 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
             time.registerOnTime(now + 1);
             return List.of();
         }
-        List<SeriesAnomalies.Pending> due = new ArrayList<>();
-        List<SeriesAnomalies.Pending> later = new ArrayList<>();
-        for (SeriesAnomalies.Pending r : pending.get()) {
-            (r.ts <= now ? due : later).add(r);
-        }
-        if (due.isEmpty()) {
-            return due;
-        }
-        due.sort(ORDER);
-        pending.clear();
-        if (!later.isEmpty()) {
-            pending.addAll(later);
-        }
-        return due;
+        return DueRows.take(pending, now, r -> r.ts, ORDER);
     }
 
     /** Feed {@code due} to the model and emit the alerts it opens or updates. */
