@@ -42,18 +42,32 @@ class JobDeadLetters:
     note: str = ""
 
 
+_MOVING_LEADER = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART")
+
+
 def end_offsets(bootstrap: str, topics: list[str], timeout: float = 10.0) -> Offsets:
-    """The current end (high-watermark) offset of every partition of ``topics``."""
-    from confluent_kafka import Consumer, TopicPartition
+    """The current end (high-watermark) offset of every partition of ``topics``. A partition whose leader
+    is not known yet (a topic just created, a leader moving to another broker) is asked again until
+    ``timeout``; then its error is raised."""
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "patternalarm-replay-offsets",
                          "enable.auto.commit": False})
+    moving = {getattr(KafkaError, name) for name in _MOVING_LEADER}
+    deadline = time.monotonic() + timeout
     try:
         out: Offsets = {}
         for topic in topics:
             for p in consumer.list_topics(topic, timeout=timeout).topics[topic].partitions:
-                out[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout,
-                                                                 cached=False)[1]
+                while True:
+                    try:
+                        out[(topic, p)] = consumer.get_watermark_offsets(
+                            TopicPartition(topic, p), timeout=max(deadline - time.monotonic(), 1.0), cached=False)[1]
+                        break
+                    except KafkaException as exc:
+                        if exc.args[0].code() not in moving or time.monotonic() >= deadline:
+                            raise
+                        time.sleep(0.2)
         return out
     finally:
         consumer.close()
