@@ -20,7 +20,7 @@ public final class EdgeWindow {
     public record Params(long windowMs, long maxCount, double maxSum, long memoryMs) {
         /** {@code window_s=…;max_count=…;max_sum=…;memory_min=…} (every key required). */
         public static Params parse(String text) {
-            java.util.Map<String, String> kv = KeyValues.parse(text, "window_edges");
+            java.util.Map<String, String> kv = KeyValues.parse(text, "window_edges parameter");
             return new Params(Math.round(KeyValues.doubleOf(kv, "window_s") * 1000), KeyValues.longOf(kv, "max_count"),
                     KeyValues.doubleOf(kv, "max_sum"), Math.round(KeyValues.doubleOf(kv, "memory_min") * 60_000));
         }

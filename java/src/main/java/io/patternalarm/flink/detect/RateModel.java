@@ -49,16 +49,9 @@ public final class RateModel {
             if (text == null) {
                 return p;
             }
-            for (String item : text.split(";")) {
-                if (item.isBlank()) {
-                    continue;
-                }
-                String[] kv = item.split("=", 2);
-                if (kv.length != 2) {
-                    throw new IllegalArgumentException("rate parameter '" + item + "' must look like name=value");
-                }
-                String v = kv[1].trim();
-                switch (kv[0].trim()) {
+            for (java.util.Map.Entry<String, String> kv : KeyValues.entries(text, "rate parameter")) {
+                String v = kv.getValue();
+                switch (kv.getKey()) {
                     case "window_trials" -> p.windowTrials = Integer.parseInt(v);
                     case "min_trials" -> p.minTrials = Integer.parseInt(v);
                     case "norm_trials" -> p.normTrials = Integer.parseInt(v);
@@ -68,7 +61,7 @@ public final class RateModel {
                     case "z_threshold" -> p.zThreshold = Double.parseDouble(v);
                     case "quiet_trials" -> p.quietTrials = Integer.parseInt(v);
                     case "spread_z" -> p.spreadZ = Double.parseDouble(v);
-                    default -> throw new IllegalArgumentException("unknown rate parameter '" + kv[0].trim() + "'");
+                    default -> throw new IllegalArgumentException("unknown rate parameter '" + kv.getKey() + "'");
                 }
             }
             if (p.minTrials < 1 || p.windowTrials < p.minTrials || p.zThreshold <= 0 || p.quietTrials < 1

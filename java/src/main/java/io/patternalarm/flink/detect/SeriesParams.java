@@ -73,20 +73,12 @@ public final class SeriesParams implements Serializable {
         if (text == null || text.isBlank()) {
             return p;
         }
-        for (String item : text.split(";")) {
-            if (item.isBlank()) {
-                continue;
-            }
-            int eq = item.indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("series parameter '" + item + "' must look like name=value");
-            }
-            String name = item.substring(0, eq).trim();
-            String value = item.substring(eq + 1).trim();
+        for (Map.Entry<String, String> e : KeyValues.entries(text, "series parameter")) {
             try {
-                p.set(name, value);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("series parameter " + name + ": '" + value + "' is not a number");
+                p.set(e.getKey(), e.getValue());
+            } catch (NumberFormatException ex) {
+                throw new IllegalArgumentException("series parameter " + e.getKey() + ": '" + e.getValue()
+                        + "' is not a number");
             }
         }
         p.validate();
