@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # .data/flink/changelog, so a checkpoint uploads only the log since the last one (incremental for the
     # heap too); the full state is written every flink_changelog_materialize (docs/performance.md)
     flink_state_changelog: bool = False
+    # how often the jobs checkpoint. A heap checkpoint copies all the state (~150 MB for the payments job
+    # after a 500,000-event backlog): at 10 s that is a third of the job's CPU (docs/performance.md). The
+    # alert sinks are at-least-once with idempotent ids, so a longer interval costs no alert latency, but
+    # the jobs commit their Kafka offsets on checkpoints: the consumer lag that the scaler senses and
+    # `replay --wait-dlq` waits on is stale by up to one interval (raise the scaler's lag_high with it)
+    flink_checkpoint_interval: str = "10s"
     flink_changelog_materialize: str = "3min"
     # JobManager high availability through a local ZooKeeper node: a restarted JobManager recovers every job
     # from its latest checkpoint by itself (include/patternalarm/stack/flink.py)

@@ -133,7 +133,7 @@ def config(settings: Settings) -> dict[str, object]:
         "state.changelog.storage": "filesystem",
         "state.changelog.dstl.dfs.base-path": (_base(settings) / "changelog").as_uri(),
         "state.changelog.periodic-materialize.interval": settings.flink_changelog_materialize,
-        "execution.checkpointing.interval": "10s",
+        "execution.checkpointing.interval": settings.flink_checkpoint_interval,
         "execution.checkpointing.min-pause": "2s",
         "execution.checkpointing.num-retained": 3,
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
@@ -146,6 +146,8 @@ def config(settings: Settings) -> dict[str, object]:
         "restart-strategy.exponential-delay.initial-backoff": "1s",
         "restart-strategy.exponential-delay.max-backoff": "30s",
         "web.cancel.enable": "true",
+        # the web UI's flame graphs (a vertex's "Flame Graph" tab) sample task threads only while one is open
+        "rest.flamegraph.enabled": "true",
         "sql-gateway.endpoint.rest.address": host,
         "sql-gateway.endpoint.rest.bind-address": host,
         "sql-gateway.endpoint.rest.port": settings.flink_sql_gateway_port,

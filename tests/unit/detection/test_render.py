@@ -22,6 +22,8 @@ def test_each_domain_renders_one_statement_set_reading_its_topic_once(domain: st
     assert not re.search(r"\{\{\s*[a-z_.]+\s*\}\}", script), "an unfilled placeholder"
     assert job.name == pipeline_name(domain) == f"patternalarm-{domain}"
     assert job.settings["parallelism.default"] == "2" and job.settings["table.local-time-zone"] == "UTC"
+    # chained operators hand rows on without a deep copy per consumer (docs/performance.md)
+    assert job.settings["pipeline.object-reuse"] == "true"
     assert sum("CREATE TEMPORARY TABLE events_raw" in d for d in job.ddl) == 1
     assert f"'topic' = 'events.{domain}'" in script and f"patternalarm-detect-{domain}" in script
     # routing: dead letters and late events (one sink), metrics; then one alerts INSERT per rule
