@@ -14,6 +14,7 @@ Every result records the machine (cores, memory, load before and after): this ma
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 import psycopg
 
@@ -334,9 +336,18 @@ def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: i
     job_id = None
     try:
         say(f"backlog: writing {events:,} {domain} events (virtual clock, seed rate, with scenarios)")
-        _simulate(settings, SimulationConfig(domains=(domain,), rate=50_000 / 60, clock="virtual", events=events,
-                                             topics={domain: topics.source}, record_ground_truth=False,
-                                             workers=2, seed=20261202, run_id=_run_id("backlog")))
+        # one worker (two write each partition at their own pace, so a partition's event times jump back and
+        # forth by seconds and the job rightly routed 14-42 % of the backlog to late), in a process of its
+        # own like the simulator's workers (its producer is gone before the measurement starts)
+        writer = multiprocessing.get_context("spawn").Process(target=_simulate, name="bench-backlog-writer", args=(
+            settings, SimulationConfig(domains=(domain,), rate=50_000 / 60, clock="virtual", events=events,
+                                       topics={domain: topics.source}, record_ground_truth=False,
+                                       workers=1, seed=20261202, run_id=_run_id("backlog"))))
+        writer.start()
+        writer.join(timeout_s)
+        if writer.is_alive():
+            writer.kill()
+            raise RuntimeError(f"writing the backlog took more than {timeout_s:.0f}s")
         from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
@@ -386,12 +397,14 @@ def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: i
             groups[group] = round(groups.get(group, 0.0) + seconds, 2)
         per_100k = net * 100_000 / total
         _wait_for_a_checkpoint(settings, job_id)  # after the CPU figures: its duration and size are reported
+        routed = _routed(settings, [topics.dlq, topics.late])
         result = {"domain": domain, "records": total, "parallelism": parallelism,
                   "catalog_version": catalog_version or load_catalog().version,
                   "submit_to_running_s": round(running_at - started, 1),
                   "drain_s": round(read_at - running_at, 1),
                   "events_per_s": round(total / max(read_at - running_at, 1e-9), 1),
                   "taskmanager_cpu_s": round(cpu, 1), "idle_cpu_per_s": round(idle_rate, 3),
+                  "dead_lettered_or_late": routed,
                   "cpu_s_per_100k_events": round(per_100k, 2),
                   "cpu_s_per_100k_gross": round(cpu * 100_000 / total, 2),
                   "cpu_by_thread_group_s": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
@@ -407,6 +420,33 @@ def backlog(settings: Settings, say: Say, *, domain: str = "payments", events: i
             except Exception as exc:  # noqa: BLE001 - cleanup: report, go on deleting the topics
                 say(f"backlog: could not cancel {job_id}: {exc}")
         admin.delete_topics(names)
+
+
+def _routed(settings: Settings, topics: list[str], timeout_s: float = 60.0) -> dict[str, Any]:
+    """What a job routed away from its rules, by reason (its dead-letter and late topics, read to their end):
+    a backlog that the job mostly dead-lettered would measure the routing, not the rules."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from include.patternalarm.kafka_read import read_to_end
+    from include.patternalarm.replay.joblog import end_offsets
+
+    ends = end_offsets(settings.bootstrap_servers, topics)
+    reasons: dict[str, int] = {}
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "patternalarm-bench-routed",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        for topic in topics:
+            own = {p: end for (t, p), end in ends.items() if t == topic and end > 0}
+            start = [TopicPartition(topic, p, 0) for p in own]
+            for message in read_to_end(consumer, start, own, timeout_s=timeout_s):
+                try:
+                    reason = str(orjson.loads(message.value()).get("reason") or "unknown")
+                except (orjson.JSONDecodeError, AttributeError):
+                    reason = "unreadable"
+                reasons[reason] = reasons.get(reason, 0) + 1
+    finally:
+        consumer.close()
+    return {"total": sum(ends.values()), "by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
 
 
 def _wait_for_a_checkpoint(settings: Settings, job_id: str, timeout_s: float = 60.0) -> None:

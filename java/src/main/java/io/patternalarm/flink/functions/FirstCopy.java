@@ -42,6 +42,9 @@ public class FirstCopy extends ProcessTableFunction<Row> {
         public int copies;
     }
 
+    /** the timer name of earlier versions (a restored job's pending timers still carry it). */
+    private static final String LEGACY_TIMER = "forget";
+
     private transient int[] rest;
 
     /**
@@ -94,8 +97,10 @@ public class FirstCopy extends ProcessTableFunction<Row> {
             rest = restColumns(ctx.tableSemanticsFor("input"), input.getArity());
         }
         if (seen.copies == 0) {
+            // unnamed: Flink 2.2 keeps a named timer's name in a per-key map that firing never empties, so
+            // a named timer left one entry behind for every event id ever seen (state that only grew)
             TimeContext<Instant> time = ctx.timeContext(Instant.class);
-            time.registerOnTime("forget", time.time());
+            time.registerOnTime(time.time());
         }
         seen.copies++;
         Row out = new Row(rest.length + 1);
@@ -108,5 +113,8 @@ public class FirstCopy extends ProcessTableFunction<Row> {
 
     public void onTimer(OnTimerContext ctx, Seen seen) {
         ctx.clearAllState();
+        if (LEGACY_TIMER.equals(ctx.currentTimer())) { // restored from state of the named-timer version
+            ctx.timeContext(Instant.class).clearTimer(LEGACY_TIMER);
+        }
     }
 }

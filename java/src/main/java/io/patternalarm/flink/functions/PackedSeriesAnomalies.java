@@ -44,7 +44,7 @@ public class PackedSeriesAnomalies extends SeriesFunction {
     public void onTimer(OnTimerContext ctx, Packed state, ListView<SeriesAnomalies.Pending> pending) throws Exception {
         if (IDLE.equals(ctx.currentTimer())) {
             if (idleDue(ctx, state.lastTs, state.idleAt)) {
-                ctx.clearAllState();
+                forget(ctx);
             }
             return;
         }

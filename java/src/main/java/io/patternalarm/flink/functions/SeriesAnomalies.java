@@ -53,7 +53,7 @@ public class SeriesAnomalies extends SeriesFunction {
     public void onTimer(OnTimerContext ctx, SeriesState state, ListView<Pending> pending) throws Exception {
         if (IDLE.equals(ctx.currentTimer())) {
             if (idleDue(ctx, state.lastTs, state.idleAt)) {
-                ctx.clearAllState();
+                forget(ctx);
             }
             return;
         }

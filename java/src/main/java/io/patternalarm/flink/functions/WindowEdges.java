@@ -65,6 +65,7 @@ public class WindowEdges extends OrderedSteps {
             long at = EdgeWindow.forgetAt(s, params);
             if (time.time() >= at) {
                 ctx.clearState("window");
+                time.clearTimer(FORGET); // fired: drops its name from Flink's per-key timer map (else kept forever)
             } else {
                 window.forgetAt = at;
                 time.registerOnTime(FORGET, at);
