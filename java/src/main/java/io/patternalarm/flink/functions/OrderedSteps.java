@@ -84,6 +84,16 @@ public abstract class OrderedSteps extends ProcessTableFunction<Row> {
         return true;
     }
 
+    /**
+     * Forgets a key's state entry {@code state} when its FORGET timer fired, and the timer's name in Flink's
+     * per-key map of named timers (Flink 2.2 does not empty it when the timer fires: each forgotten key
+     * would leave an entry behind for good).
+     */
+    static void forget(OnTimerContext ctx, String state) {
+        ctx.clearState(state);
+        ctx.timeContext(Long.class).clearTimer(FORGET);
+    }
+
     /** The pending rows the watermark has passed, in event-time order (taken out of the list). */
     static List<Step> due(OnTimerContext ctx, ListView<Step> pending) throws Exception {
         return DueRows.take(pending, ctx.timeContext(Long.class).time(), s -> s.ts, ORDER);

@@ -62,8 +62,7 @@ public class PreviousPoint extends OrderedSteps {
         }
         if (FORGET.equals(ctx.currentTimer())) {
             if (last.eventId != null && time.time() > last.ts + horizonMs) {
-                ctx.clearState("last");
-                time.clearTimer(FORGET); // fired: drops its name from Flink's per-key timer map (else kept forever)
+                forget(ctx, "last");
             } else if (last.eventId != null) {
                 last.forgetAt = last.ts + horizonMs + 1;
                 time.registerOnTime(FORGET, last.forgetAt);

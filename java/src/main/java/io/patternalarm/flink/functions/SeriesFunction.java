@@ -24,6 +24,7 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
             + "first_ts TIMESTAMP_LTZ(3), last_ts TIMESTAMP_LTZ(3), `value` DOUBLE, expected DOUBLE, scale DOUBLE, "
             + "statistic DOUBLE, threshold DOUBLE, score DOUBLE, seq INT, readings BIGINT, tag STRING>";
     static final String IDLE = "idle";
+    private static final Comparator<SeriesAnomalies.Pending> ORDER = DueRows.order(r -> r.ts, r -> r.eventId);
 
     /**
      * Forgets an idle series: its state, and the idle timer's name in Flink's per-key map of named timers
@@ -33,7 +34,6 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
         ctx.clearAllState();
         ctx.timeContext(Long.class).clearTimer(IDLE);
     }
-    private static final Comparator<SeriesAnomalies.Pending> ORDER = DueRows.order(r -> r.ts, r -> r.eventId);
 
     /** learned from eval(): a timer can only be handled once the operator has seen its parameters. */
     private transient SeriesParams params;

@@ -64,8 +64,7 @@ public class WindowEdges extends OrderedSteps {
         if (FORGET.equals(ctx.currentTimer())) {
             long at = EdgeWindow.forgetAt(s, params);
             if (time.time() >= at) {
-                ctx.clearState("window");
-                time.clearTimer(FORGET); // fired: drops its name from Flink's per-key timer map (else kept forever)
+                forget(ctx, "window");
             } else {
                 window.forgetAt = at;
                 time.registerOnTime(FORGET, at);
