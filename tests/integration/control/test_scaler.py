@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -37,6 +38,16 @@ def detection_lag(settings: Settings) -> int:
     return sum(consumer_lag(admin, group_id(d), [EVENTS[d]]).total for d in DOMAINS)
 
 
+def _stop_on_a_decision(settings: Settings, since_id: int, stop: threading.Event) -> None:
+    """Set `stop` once the DAG recorded a payments decision (or the spike ended on its own)."""
+    deadline = time.monotonic() + 300
+    while not stop.is_set() and time.monotonic() < deadline:
+        if scaling_events(settings, since_id):
+            break
+        stop.wait(1.0)
+    stop.set()
+
+
 @pytest.mark.usefixtures("scaler_paused", "monitor_paused")
 def test_spike_scales_up_then_cooldown_scales_back_down(stack_settings: Settings,
                                                         detection_jobs: dict[str, str]) -> None:
@@ -48,13 +59,17 @@ def test_spike_scales_up_then_cooldown_scales_back_down(stack_settings: Settings
     with db(stack_settings) as conn:
         last_id = conn.execute("select coalesce(max(id), 0) from scaling_events").fetchone()[0]
     stop = threading.Event()
-    # more than one subtask handles, for long enough to be seen, small enough to drain within minutes
-    spike = SimulationConfig(domains=("payments",), rate=3_000, duration_s=40, scenarios=False,
+    # more than one subtask handles; it lasts until the DAG has decided (at most 4 minutes): a fixed-length
+    # spike could end while `airflow dags test` is still starting on a busy machine, and a scaler that
+    # decides on a spike already over rightly holds and lets the rest drain
+    spike = SimulationConfig(domains=("payments",), rate=3_000, duration_s=240, scenarios=False,
                              record_ground_truth=False, diurnal=False)
     producer = threading.Thread(target=run_simulation, args=(stack_settings, spike), kwargs={"stop": stop},
                                 daemon=True)
+    watcher = threading.Thread(target=_stop_on_a_decision, args=(stack_settings, last_id, stop), daemon=True)
     try:
         producer.start()
+        watcher.start()
         up = run_dag_test(stack_settings, DAG, {**POLICY, "watch_s": 120})
         stop.set()
         producer.join(timeout=60)
