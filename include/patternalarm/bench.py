@@ -149,19 +149,21 @@ def steady(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) ->
     return result
 
 
-def _job_lag(settings: Settings) -> int | None:
+def _job_lag(settings: Settings, committed: dict[str, int]) -> tuple[int, list[str]]:
     """Records the detection jobs' sources have not fetched yet, over every domain (Flink's
-    ``pendingRecords``: exact at each fetch, unlike the consumer offsets committed at checkpoints).
-    None when a domain has no job or its source does not report it yet."""
-    total = 0
+    ``pendingRecords``: exact at each fetch, unlike the consumer offsets committed at checkpoints), and
+    the domains it could not read: a source reports the metric only after its first fetch (an idle job
+    just recovered has none), so those domains count their ``committed`` lag instead."""
+    total, fallback = 0, []
     with FlinkRest(settings.flink_rest) as rest:
         for domain in DOMAINS:
             jobs = rest.find_active(pipeline_name(domain))
             pending = rest.pending_records(jobs[0].id) if jobs else None
             if pending is None:
-                return None
+                fallback.append(domain)
+                pending = committed.get(domain, 0)
             total += pending
-    return total
+    return total, fallback
 
 
 def judge_step(*, rate: float, achieved: float, lag_start: int, lag_end: int, lost: int | None,
@@ -188,16 +190,12 @@ def capacity(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) 
     for rate in plan.capacity_rates:
         say(f"capacity: {rate:,.0f} events/s for {plan.capacity_step_s:.0f}s (with scenarios)")
         since = time.time()
-        observer.sample()
-        first_lag = _job_lag(settings)
+        first_lag, fallback = _job_lag(settings, observer.sample().lag)
         run = _simulate(settings, SimulationConfig(rate=rate, duration_s=plan.capacity_step_s,
                                                    run_id=_run_id("capacity")))
-        last_lag = _job_lag(settings)
-        lag_source = "flink pendingRecords"
-        if first_lag is None or last_lag is None:  # a source without the metric: the committed offsets
-            lag_source = "committed offsets"
-            first_lag = sum(next(s for s in observer.samples if s.at >= since).lag.values())
-            last_lag = sum(observer.sample().lag.values())
+        last_lag, later = _job_lag(settings, observer.sample().lag)
+        fallback = sorted(set(fallback) | set(later))
+        lag_source = "flink pendingRecords" + (f" (committed offsets for {', '.join(fallback)})" if fallback else "")
         window = [s for s in observer.samples if s.at >= since]
         cpu: dict[str, float] = {}
         for s in window:
