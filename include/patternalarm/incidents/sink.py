@@ -492,7 +492,12 @@ class IncidentSink:
         partitions: dict[int, dict[str, int | None]] = {}
         for tp in self._consumer.assignment():
             try:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+                # the offsets the fetches already brought: asking the broker instead queues behind this
+                # consumer's own long-poll fetch (up to fetch.wait.max.ms per partition) and held every
+                # alert back by up to 2 s each lag_every_s (seen as the sink's p95 of 1.4 s)
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if low < 0 or high < 0:  # nothing fetched from it yet: ask the broker this once
+                    low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
             except KafkaException as exc:
                 log.debug("watermarks of partition %d: %s", tp.partition, exc)
                 continue
