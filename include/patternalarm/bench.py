@@ -107,7 +107,19 @@ def _alert_latencies(settings: Settings, run: dict[str, Any]) -> list[tuple[str,
 def _series(observer: Observer, since: float) -> list[dict[str, Any]]:
     return [{"t": round(s.at - since, 1), "event_rate": round(sum(s.event_rate.values()), 1),
              "lag": sum(s.lag.values()), "lag_by_domain": s.lag, "sink_lag": s.sink_lag, "cpu": s.cpu,
-             "latency_p99": s.latency_p99, "load1": round(s.load1, 2)} for s in observer.samples if s.at >= since]
+             "latency_p99": s.latency_p99, "load1": round(s.load1, 2), "tm_heap_used_mb": s.tm_heap_used_mb}
+            for s in observer.samples if s.at >= since]
+
+
+def _heap_peak(observer: Observer, since: float) -> dict[str, Any]:
+    """The TaskManagers' peak heap in use over the window (garbage included), against their maximum."""
+    window = [s for s in observer.samples if s.at >= since and s.tm_heap_used_mb is not None]
+    if not window:
+        return {"peak_used_mb": None, "max_mb": None, "peak_pct": None, "samples": 0}
+    peak = max(window, key=lambda s: s.tm_heap_used_mb or 0.0)
+    return {"peak_used_mb": peak.tm_heap_used_mb, "max_mb": peak.tm_heap_max_mb,
+            "peak_pct": round(100 * (peak.tm_heap_used_mb or 0.0) / peak.tm_heap_max_mb, 1) if peak.tm_heap_max_mb
+            else None, "samples": len(window)}
 
 
 def _score(settings: Settings, run_id: str, backlog: int = 0) -> dict[str, Any]:
@@ -282,15 +294,16 @@ def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> 
 
     result = {"run_id": run["run_id"], "spike": str(plan.spike), "drained_s": drained,
               **_score(settings, run["run_id"], left),
-              "late_records": late,
+              "late_records": late, "taskmanager_heap": _heap_peak(observer, since),
               "scaling_events": scaling, "latency_over_time": _alert_latencies(settings, run), "series": series,
               "p99_before_during_after_s": {"before": p99((0, spike_window[0])), "during": p99(spike_window),
                                             "after": p99((spike_window[1], 1e9))}}
     lost = result["lost"] if result["lost"] is not None else (
         f"none yet ({result['pending']} scenario(s) pending behind a backlog of {left:,} records after "
         f"{drained:.0f}s)")
+    heap = result["taskmanager_heap"]
     say(f"spike: {len([e for e in scaling if e['action'] != 'hold'])} scaling action(s), lost {lost}, "
-        f"duplicated {result['duplicated']}")
+        f"duplicated {result['duplicated']}, TaskManager heap peak {heap['peak_used_mb']} of {heap['max_mb']} MB")
     return result
 
 

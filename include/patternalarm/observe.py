@@ -49,6 +49,8 @@ class Sample:
     cpu: dict[str, float]  # % of one core per supervised service (whole process tree)
     rss_mb: dict[str, float]
     load1: float
+    tm_heap_used_mb: float | None = None  # the TaskManagers' JVM heap in use (garbage included); None: unknown
+    tm_heap_max_mb: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -214,8 +216,16 @@ class Observer:
             self.errors.append(str(exc).splitlines()[0])
             alerts, incidents, p50, p99 = {}, {}, None, None
         cpu, rss = self._service_usage()
+        heap_used = heap_max = None
+        try:
+            with FlinkRest(self.settings.flink_rest, timeout=5) as rest:
+                used, most = rest.taskmanager_heap()
+            if most:
+                heap_used, heap_max = round(used / 2**20, 1), round(most / 2**20, 1)
+        except Exception as exc:  # noqa: BLE001 - Flink busy or restarting: this sample has no heap figure
+            self.errors.append(f"TaskManager heap: {exc}"[:300])
         sample = Sample(now, totals, rates, lag, sink, dlq, late, late_dropped, alerts, incidents, p50, p99, cpu, rss,
-                        os.getloadavg()[0])
+                        os.getloadavg()[0], heap_used, heap_max)
         self.samples.append(sample)
         return sample
 

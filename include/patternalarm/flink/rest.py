@@ -137,6 +137,18 @@ class FlinkRest:
             lowest = min(values) if lowest is None else min(lowest, min(values))
         return lowest
 
+    def taskmanager_heap(self) -> tuple[int, int]:
+        """(used, max) JVM heap bytes summed over the TaskManagers (``Status.JVM.Memory.Heap.*``). Used
+        includes garbage not collected yet: its peak is an upper bound of what the state and records need."""
+        used = most = 0
+        for tm in self.call("GET", "/taskmanagers").get("taskmanagers", []):
+            metrics = self.call("GET", f"/taskmanagers/{tm['id']}/metrics",
+                                params={"get": "Status.JVM.Memory.Heap.Used,Status.JVM.Memory.Heap.Max"})
+            values = {m["id"]: int(float(m["value"])) for m in metrics}
+            used += values.get("Status.JVM.Memory.Heap.Used", 0)
+            most += values.get("Status.JVM.Memory.Heap.Max", 0)
+        return used, most
+
     def backpressure(self, job_id: str) -> float:
         """Share of time (0..1) the most back-pressured subtask of the job spent back-pressured, over the
         last metrics window (``backPressuredTimeMsPerSecond``, max over subtasks and vertices)."""

@@ -35,6 +35,8 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
         late = part["late_records"]
         assert late["routed_to_events_late"] >= 0 and late["dropped_downstream"] >= 0, late
     assert spike["duplicated"] >= 0
+    heap = spike["taskmanager_heap"]  # the TaskManager's heap in the spike, against its maximum
+    assert heap["samples"] > 0 and 0 < heap["peak_used_mb"] <= heap["max_mb"], heap
     # lost is judged once the jobs caught up; until then the undetected scenarios are pending
     assert (spike["lost"] is not None and spike["lost"] >= 0) or (spike["backlog_left"] > 0 and spike["pending"] >= 0)
     plots = [Path(p) for p in result["plots"]]
