@@ -15,7 +15,7 @@ from include.patternalarm.chaos import QUICK, ChaosConfig, run_batch
 from include.patternalarm.settings import Settings
 
 # short periods and a third of the seed rate: the subset must fit in a few minutes on a shared 2-core machine
-QUICK_CONFIG = ChaosConfig(rate_per_min=20_000, steady_s=15, fault_s=10, after_s=15, drain_timeout_s=240)
+QUICK_CONFIG = ChaosConfig(rate_per_min=20_000, steady_s=10, fault_s=10, after_s=10, drain_timeout_s=240)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def test_nothing_is_lost_or_duplicated_and_the_platform_recovers(quick_batch: di
     assert result["expected"] and result["expected"] > 0, "the experiment ran no labelled scenario"
     assert result["lost"] == 0, result["score"]["missed"]
     assert result["duplicated"] == 0 and result["incidents_duplicated"] == 0
-    assert result["recovery_s"] is not None and result["recovery_s"] <= result["limit_s"], result["notes"]
+    recovery = result.get("recovery_s")  # absent when the platform did not recover within the limit
+    assert recovery is not None and recovery <= result["limit_s"], (result["failures"], result["notes"])
     assert not any(n > 1 for n in (result["peak_jobs"] or {}).values()), result["peak_jobs"]
     assert result["status"] == "passed", result["failures"]
 
