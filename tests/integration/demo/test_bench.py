@@ -48,6 +48,7 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     backlog = result["backlog"]  # the per-event cost
     assert backlog["records"] >= 20_000 and backlog["parallelism"] == 1 and backlog["events_per_s"] > 0
     assert backlog["cpu_s_per_100k_events"] > 0 and backlog["idle_cpu_per_s"] >= 0
+    assert backlog["live_jobs_before_idle"]["waited_s"] >= 0, "the idle baseline waits for the live jobs"
     assert backlog["cpu_by_thread_group_s"], "CPU by thread group (jcmd)"
     # checkpoint duration and size of every job (the backlog's own job and each live domain's)
     for cp in (backlog["checkpoints"], *result["checkpoints"].values()):
