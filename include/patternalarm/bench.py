@@ -116,10 +116,9 @@ def _heap_peak(observer: Observer, since: float) -> dict[str, Any]:
     window = [s for s in observer.samples if s.at >= since and s.tm_heap_used_mb is not None]
     if not window:
         return {"peak_used_mb": None, "max_mb": None, "peak_pct": None, "samples": 0}
-    peak = max(window, key=lambda s: s.tm_heap_used_mb or 0.0)
+    peak = max(window, key=lambda s: s.tm_heap_used_mb)  # the observer records used and max together
     return {"peak_used_mb": peak.tm_heap_used_mb, "max_mb": peak.tm_heap_max_mb,
-            "peak_pct": round(100 * (peak.tm_heap_used_mb or 0.0) / peak.tm_heap_max_mb, 1) if peak.tm_heap_max_mb
-            else None, "samples": len(window)}
+            "peak_pct": round(100 * peak.tm_heap_used_mb / peak.tm_heap_max_mb, 1), "samples": len(window)}
 
 
 def _score(settings: Settings, run_id: str, backlog: int = 0) -> dict[str, Any]:
