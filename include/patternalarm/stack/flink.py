@@ -101,6 +101,7 @@ def config(settings: Settings) -> dict[str, object]:
     host = settings.host
     return {
         "env.java.opts.all": java_opts,
+        "env.java.opts.taskmanager": settings.flink_taskmanager_jvm_opts,
         "jobmanager.rpc.address": host,
         "jobmanager.rpc.port": settings.flink_rpc_port,
         "jobmanager.bind-host": host,

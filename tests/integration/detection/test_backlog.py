@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from confluent_kafka import Producer
@@ -38,6 +38,7 @@ from tests.integration.detection.conftest import (
     Outcome,
     domain_rules,
     filler,
+    iso,
     make_topics,
     recent_base_ms,
     scenario_instances,
@@ -55,10 +56,24 @@ LONG_HISTORY_RULES = {"compromised_terminal", "merchant_amount_anomaly"}
 # short enough that a partition left waiting for a moment counts as idle (the default is 30 s): with one
 # partition's records emitted in long runs (1 MiB fetches) the others wait longer than this
 IDLE_TIMEOUT_MS = 2_000
+# far enough back that records after the backlog can move the watermark past the step functions' horizons
+# (velocity's window, or its memory after a hot row: 20 min; impossible_travel's 20 min) without being ahead
+# of the clock
+BASE_MINUTES_AGO = 45
+FORGET_AFTER_MS = 21 * 60_000
+AFTER_SETTLE_MS = 10 * 60_000  # past where the backlog's settling moved the watermark (~5 minutes after it)
+FORGET_CARDS = 2_000
+
+
+class Backlog(NamedTuple):
+    job: DetectionJob
+    outcome: Outcome
+    produced: int  # records in the backlog
+    base_ms: int  # the backlog's first event time
 
 
 @pytest.fixture(scope="module")
-def backlog(stack_settings: Settings) -> Iterator[tuple[DetectionJob, Outcome, int]]:
+def backlog(stack_settings: Settings) -> Iterator[Backlog]:
     admin = AdminClient({"bootstrap.servers": stack_settings.bootstrap_servers})
     topics = make_topics(admin, DOMAIN)
     # batches of a rate-limited producer (as the spike's): a broker never splits a batch, so a partition's
@@ -74,7 +89,7 @@ def backlog(stack_settings: Settings) -> Iterator[tuple[DetectionJob, Outcome, i
         job.flush()
         warmed = job.read(job.topics.dlq, until=lambda msgs: len(msgs) >= PARTITIONS, timeout=120)
         assert len(warmed) == PARTITIONS, f"the job dead-lettered {len(warmed)} of {PARTITIONS} warm-up records"
-        base = recent_base_ms()
+        base = recent_base_ms(BASE_MINUTES_AGO)
         background: list[tuple[int, str, dict[str, Any], int]] = []
         for partition in range(PARTITIONS):
             for i in range(PER_PARTITION):
@@ -85,13 +100,13 @@ def backlog(stack_settings: Settings) -> Iterator[tuple[DetectionJob, Outcome, i
         played = job.play(instances, base + 1_000, background=background)
         job.wait_consumed()
         outcome = settle(job, played, timeout=120)
-        yield job, outcome, len(background) + sum(len(p.event_ids) for p in played)
+        yield Backlog(job, outcome, len(background) + sum(len(p.event_ids) for p in played), base)
     finally:
         job.remove()
 
 
-def test_no_backlog_record_turns_late(backlog: tuple[DetectionJob, Outcome, int]) -> None:
-    job, _, produced = backlog
+def test_no_backlog_record_turns_late(backlog: Backlog) -> None:
+    job, _, produced, _ = backlog
     # every backlog record precedes the sentinel in its partition, so a late one would be written by now
     late = job.read(job.topics.late, until=lambda msgs: False, timeout=10)
     assert late == [], f"{len(late)} of {produced} backlog records were routed to the late topic"
@@ -101,8 +116,8 @@ def test_no_backlog_record_turns_late(backlog: tuple[DetectionJob, Outcome, int]
     assert sum(dropped.values()) == 0, f"operators dropped late records downstream: {dropped}"
 
 
-def test_every_scenario_in_the_backlog_alerts_exactly_once(backlog: tuple[DetectionJob, Outcome, int]) -> None:
-    _, outcome, _ = backlog
+def test_every_scenario_in_the_backlog_alerts_exactly_once(backlog: Backlog) -> None:
+    outcome = backlog.outcome
     assert {p.instance.rule_id for p in outcome.played} == set(domain_rules(DOMAIN)) - LONG_HISTORY_RULES
     assert outcome.problems == {}
 
@@ -122,11 +137,51 @@ def _function_state_bytes(rest: FlinkRest, job_id: str, function: str, timeout_s
     raise AssertionError(f"no checkpoint of job {job_id} completed within {timeout_s:.0f}s")
 
 
-def test_the_dedup_forgets_the_ids_the_watermark_passed(backlog: tuple[DetectionJob, Outcome, int]) -> None:
+def test_the_dedup_forgets_the_ids_the_watermark_passed(backlog: Backlog) -> None:
     """Dedup keeps an id only until the watermark passes its event: after the backlog, about a watermark
     delay of ids (here ~2,000), not all of them. Flink 2.2 keeps the name of a fired *named* timer in a
     per-key map for good, so a named timer per id left ~60 bytes behind for every event ever seen."""
-    job, _, produced = backlog
+    job, _, produced, _ = backlog
     with FlinkRest(job.settings.flink_rest) as rest:
         kept = _function_state_bytes(rest, job.job_id, "first_copy")
     assert kept < 15 * produced, f"dedup state {kept:,} bytes after {produced:,} events: ids are not forgotten"
+
+
+def test_the_step_functions_forget_cards_past_their_horizon(backlog: Backlog) -> None:
+    """velocity's ``window_edges`` and impossible_travel's ``previous_point`` keep a card until no later row
+    can see its rows (a window, or 20 minutes after a hot row; the travel horizon): once the watermark passes
+    that, the card's state is gone. Their forget timers are unnamed (a named one kept a per-card map entry).
+    One auth each from many new cards (no rule fires on one auth), after the backlog, makes a state large
+    enough to see beside the operators' fixed checkpoint overhead."""
+    job = backlog.job
+    end = backlog.base_ms + SPAN_MS + AFTER_SETTLE_MS
+    for i in range(FORGET_CARDS):
+        card = f"forget-{i}"
+        job.send(card, {"event_id": f"{card}-auth", "event_time": iso(end + 2_000 + i), "domain": DOMAIN,
+                        "card_id": card, "account_id": f"acct-{card}", "event_type": "auth", "amount": 20.0,
+                        "currency": "EUR", "merchant_id": f"m-{card}", "country": "DE", "lat": 52.52,
+                        "lon": 13.405, "channel": "card_present", "auth_result": "approved"})
+
+    def move_watermark(ms: int) -> None:
+        for partition in range(PARTITIONS):
+            job.send(f"filler-{partition}", filler(DOMAIN, partition, ms), partition=partition)
+        job.flush()
+
+    functions = ("window_edges", "previous_point")
+    with FlinkRest(job.settings.flink_rest) as rest:
+        move_watermark(end + 2_000 + FORGET_CARDS + 5_000)  # the auths are handled, into the cards' state
+        before = _state_when(rest, job.job_id, functions, lambda size: size > 30 * FORGET_CARDS)
+        move_watermark(end + FORGET_AFTER_MS)  # past every card's horizon (and still behind the clock)
+        after = _state_when(rest, job.job_id, functions, lambda size: size * 4 < min(before.values()))
+    assert all(after[f] * 4 < before[f] for f in functions), (
+        f"state bytes with {FORGET_CARDS:,} new cards {before}; after the watermark passed their horizon {after}")
+
+
+def _state_when(rest: FlinkRest, job_id: str, functions: tuple[str, ...], good: Any,
+                timeout_s: float = 120.0) -> dict[str, int]:
+    """The functions' state sizes in the first checkpoint where each is ``good`` (or the last one seen)."""
+    deadline = time.monotonic() + timeout_s
+    sizes = {f: _function_state_bytes(rest, job_id, f) for f in functions}
+    while not all(good(v) for v in sizes.values()) and time.monotonic() < deadline:
+        sizes = {f: _function_state_bytes(rest, job_id, f) for f in functions}
+    return sizes

@@ -44,32 +44,19 @@ public class GainSpikes extends OrderedSteps {
     }
 
     public void onTimer(OnTimerContext ctx, GainSpike.State gains, ListView<Step> pending) throws Exception {
-        TimeContext<Long> time = ctx.timeContext(Long.class);
         if (deferred(ctx)) {
             return;
         }
-        if (FORGET.equals(ctx.currentTimer())) {
-            long at = GainSpike.forgetAt(gains, params);
-            if (time.time() >= at) {
-                forget(ctx, "gains");
-            } else {
-                gains.forgetAt = at;
-                time.registerOnTime(FORGET, at);
-            }
-            return;
-        }
-        boolean any = false;
         for (Step row : due(ctx, pending)) {
-            any = true;
             GainSpike.Spike spike = GainSpike.add(gains, params, row.ts, row.a, row.eventId);
             if (spike != null) {
                 collect(Row.of(row.eventId, row.ts, spike.gain(), spike.norm(), spike.history(), spike.firstId(),
                         spike.firstTs(), String.join(",", spike.ids())));
             }
         }
-        if (any && gains.forgetAt <= time.time()) {
-            gains.forgetAt = GainSpike.forgetAt(gains, params);
-            time.registerOnTime(FORGET, gains.forgetAt);
+        long scheduled = forgetOrKeep(ctx, "gains", GainSpike.forgetAt(gains, params), gains.forgetAt);
+        if (scheduled >= 0) {
+            gains.forgetAt = scheduled;
         }
     }
 }

@@ -17,6 +17,7 @@ import org.apache.flink.types.Row;
  */
 public abstract class OrderedSteps extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
+    /** the named forget timer of the jar before 2026-12-04 (state restored from it may still hold one). */
     static final String FORGET = "forget";
     private static final Comparator<Step> ORDER = DueRows.order(s -> s.ts, s -> s.eventId);
 
@@ -85,13 +86,27 @@ public abstract class OrderedSteps extends ProcessTableFunction<Row> {
     }
 
     /**
-     * Forgets a key's state entry {@code state} when its FORGET timer fired, and the timer's name in Flink's
-     * per-key map of named timers (Flink 2.2 does not empty it when the timer fires: each forgotten key
-     * would leave an entry behind for good).
+     * A key's forget step, at every timer of the key after its due rows are handled: once {@code forgetAt}
+     * (event time) has come, the key's state entry {@code state} is forgotten and -1 returned (the caller must
+     * not write that state again); otherwise a timer is made sure to fire at {@code forgetAt} and the time the
+     * key's forget timer is set for is returned (the caller keeps it in its state: {@code scheduled} is the
+     * one it kept, 0 for none). The timer is an unnamed one, like the rows' own: Flink 2.2 keeps every named
+     * timer's name in a per-key map entry (one more entry per live key in the heap and in every checkpoint)
+     * that firing does not empty. The name of an older jar's FORGET timer is cleared with the state.
      */
-    static void forget(OnTimerContext ctx, String state) {
-        ctx.clearState(state);
-        ctx.timeContext(Long.class).clearTimer(FORGET);
+    static long forgetOrKeep(OnTimerContext ctx, String state, long forgetAt, long scheduled) {
+        TimeContext<Long> time = ctx.timeContext(Long.class);
+        long now = time.time();
+        if (forgetAt <= now) {
+            ctx.clearState(state);
+            time.clearTimer(FORGET);
+            return -1;
+        }
+        if (scheduled > now) {
+            return scheduled; // a forget timer lies ahead already: it looks again when it fires
+        }
+        time.registerOnTime(forgetAt);
+        return forgetAt;
     }
 
     /** The pending rows the watermark has passed, in event-time order (taken out of the list). */
@@ -108,11 +123,7 @@ public abstract class OrderedSteps extends ProcessTableFunction<Row> {
             return false;
         }
         TimeContext<Long> time = ctx.timeContext(Long.class);
-        if (FORGET.equals(ctx.currentTimer())) {
-            time.registerOnTime(FORGET, time.time() + 1);
-        } else {
-            time.registerOnTime(time.time() + 1);
-        }
+        time.registerOnTime(time.time() + 1);
         return true;
     }
 }

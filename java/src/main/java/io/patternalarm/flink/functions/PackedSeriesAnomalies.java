@@ -42,19 +42,14 @@ public class PackedSeriesAnomalies extends SeriesFunction {
     }
 
     public void onTimer(OnTimerContext ctx, Packed state, ListView<SeriesAnomalies.Pending> pending) throws Exception {
-        if (IDLE.equals(ctx.currentTimer())) {
-            if (idleDue(ctx, state.lastTs, state.idleAt)) {
-                forget(ctx);
-            }
-            return;
-        }
         List<SeriesAnomalies.Pending> due = due(ctx, pending);
-        if (due.isEmpty()) {
-            return;
+        if (!due.isEmpty()) {
+            SeriesState model = SeriesStateCodec.decode(state.model);
+            judge(model, due);
+            state.model = SeriesStateCodec.encode(model);
+            state.lastTs = model.lastTs;
+        } else if (idleDue(ctx, state.lastTs, state.idleAt)) {
+            forget(ctx);
         }
-        SeriesState model = SeriesStateCodec.decode(state.model);
-        judge(model, due);
-        state.model = SeriesStateCodec.encode(model);
-        state.lastTs = model.lastTs;
     }
 }

@@ -56,21 +56,10 @@ public class PreviousPoint extends OrderedSteps {
     }
 
     public void onTimer(OnTimerContext ctx, Last last, ListView<Step> pending) throws Exception {
-        TimeContext<Long> time = ctx.timeContext(Long.class);
         if (deferred(ctx)) {
             return;
         }
-        if (FORGET.equals(ctx.currentTimer())) {
-            if (last.eventId != null && time.time() > last.ts + horizonMs) {
-                forget(ctx, "last");
-            } else if (last.eventId != null) {
-                last.forgetAt = last.ts + horizonMs + 1;
-                time.registerOnTime(FORGET, last.forgetAt);
-            }
-            return;
-        }
-        List<Step> due = due(ctx, pending);
-        for (Step s : due) {
+        for (Step s : due(ctx, pending)) {
             if (last.eventId != null && s.ts - last.ts <= horizonMs) {
                 collect(Row.of(s.eventId, s.ts, s.a, s.b, s.c, last.eventId, last.ts, last.x, last.y, last.z));
             }
@@ -80,9 +69,9 @@ public class PreviousPoint extends OrderedSteps {
             last.y = s.b;
             last.z = s.c;
         }
-        if (!due.isEmpty() && last.forgetAt <= time.time()) {
-            last.forgetAt = last.ts + horizonMs + 1;
-            time.registerOnTime(FORGET, last.forgetAt);
+        long scheduled = forgetOrKeep(ctx, "last", last.eventId == null ? 0 : last.ts + horizonMs + 1, last.forgetAt);
+        if (scheduled >= 0) {
+            last.forgetAt = scheduled;
         }
     }
 }

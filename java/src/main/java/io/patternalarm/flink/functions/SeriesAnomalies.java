@@ -1,5 +1,7 @@
 package io.patternalarm.flink.functions;
 
+import java.util.List;
+
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
@@ -51,12 +53,11 @@ public class SeriesAnomalies extends SeriesFunction {
     }
 
     public void onTimer(OnTimerContext ctx, SeriesState state, ListView<Pending> pending) throws Exception {
-        if (IDLE.equals(ctx.currentTimer())) {
-            if (idleDue(ctx, state.lastTs, state.idleAt)) {
-                forget(ctx);
-            }
-            return;
+        List<Pending> due = due(ctx, pending);
+        if (!due.isEmpty()) {
+            judge(state, due);
+        } else if (idleDue(ctx, state.lastTs, state.idleAt)) {
+            forget(ctx);
         }
-        judge(state, due(ctx, pending));
     }
 }

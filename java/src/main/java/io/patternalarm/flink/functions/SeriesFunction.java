@@ -23,6 +23,7 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
     static final String OUTPUT = "ROW<kind STRING, first_event_id STRING, event_id STRING, "
             + "first_ts TIMESTAMP_LTZ(3), last_ts TIMESTAMP_LTZ(3), `value` DOUBLE, expected DOUBLE, scale DOUBLE, "
             + "statistic DOUBLE, threshold DOUBLE, score DOUBLE, seq INT, readings BIGINT, tag STRING>";
+    /** the named idle timer of the jar before 2026-12-04 (state restored from it may still hold one). */
     static final String IDLE = "idle";
     private static final Comparator<SeriesAnomalies.Pending> ORDER = DueRows.order(r -> r.ts, r -> r.eventId);
 
@@ -81,7 +82,10 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
         time.registerOnTime(reading.ts);
         long idleMs = (long) (this.params.idleDays * 86_400_000L);
         if (idleAt < reading.ts + idleMs / 2) {
-            time.registerOnTime(IDLE, reading.ts + idleMs);
+            // unnamed, like the readings' own timers: Flink 2.2 keeps every named timer's name in a per-key
+            // map entry (one more entry per series in the heap and in every checkpoint); an earlier idle
+            // timer still pending finds the series active when it fires (idleDue)
+            time.registerOnTime(reading.ts + idleMs);
             return reading.ts + idleMs;
         }
         return -1;
@@ -110,7 +114,7 @@ abstract class SeriesFunction extends ProcessTableFunction<Row> {
         }
     }
 
-    /** An idle timer that is due: the series has had no reading for idle_days of event time. */
+    /** Due at any of the series' timers (after its due readings): it has had no reading for idle_days of event time. */
     static boolean idleDue(OnTimerContext ctx, long lastTs, long idleAt) {
         return lastTs > 0 && ctx.timeContext(Long.class).time() >= idleAt;
     }

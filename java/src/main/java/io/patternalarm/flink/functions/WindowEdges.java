@@ -56,25 +56,11 @@ public class WindowEdges extends OrderedSteps {
     }
 
     public void onTimer(OnTimerContext ctx, Window window, ListView<Step> pending) throws Exception {
-        TimeContext<Long> time = ctx.timeContext(Long.class);
         if (deferred(ctx)) {
             return;
         }
         EdgeWindow.State s = read(window);
-        if (FORGET.equals(ctx.currentTimer())) {
-            long at = EdgeWindow.forgetAt(s, params);
-            if (time.time() >= at) {
-                forget(ctx, "window");
-            } else {
-                window.forgetAt = at;
-                time.registerOnTime(FORGET, at);
-            }
-            return;
-        }
         List<Step> due = due(ctx, pending);
-        if (due.isEmpty()) {
-            return;
-        }
         int i = 0;
         while (i < due.size()) {
             long t = due.get(i).ts;
@@ -92,14 +78,16 @@ public class WindowEdges extends OrderedSteps {
             }
             i = j;
         }
-        window.ts = s.ts;
-        window.values = s.values;
-        window.ids = s.ids;
-        window.hot = s.hot;
-        window.lastTs = s.lastTs;
-        if (window.forgetAt <= time.time()) {
-            window.forgetAt = EdgeWindow.forgetAt(s, params);
-            time.registerOnTime(FORGET, window.forgetAt);
+        if (!due.isEmpty()) {
+            window.ts = s.ts;
+            window.values = s.values;
+            window.ids = s.ids;
+            window.hot = s.hot;
+            window.lastTs = s.lastTs;
+        }
+        long scheduled = forgetOrKeep(ctx, "window", EdgeWindow.forgetAt(s, params), window.forgetAt);
+        if (scheduled >= 0) {
+            window.forgetAt = scheduled;
         }
     }
 
