@@ -13,7 +13,9 @@ import subprocess
 
 import psutil
 
-_THREAD = re.compile(r'^"(?P<name>.*)" #\d+.* cpu=(?P<cpu>[0-9.]+)ms ', re.MULTILINE)
+# Java threads ("main" #1 prio=5 … cpu=12.5ms …) and the JVM's own ("GC Thread#0" os_prio=0 cpu=…ms …,
+# which have no thread number): without the latter a breakdown misses the collector's CPU
+_THREAD = re.compile(r'^"(?P<name>[^"\n]*)" [^\n]*?\bcpu=(?P<cpu>[0-9.]+)ms ', re.MULTILINE)
 _SUBTASK = re.compile(r"\s*\(\d+/\d+\)(#\d+)?$")
 
 
@@ -42,7 +44,7 @@ def thread_group(name: str) -> str:
     lowered = name.lower()
     if "checkpoint" in lowered or "asyncoperations" in lowered or "snapshot" in lowered:
         return "checkpointing"
-    if lowered.startswith(("gc ", "g1 ")) or "gc thread" in lowered or lowered.startswith("g1"):
+    if lowered.startswith(("gc ", "g1", "parallel gc")) or "gc thread" in lowered:
         return "garbage collection"
     if "compiler" in lowered:
         return "JIT compiler"

@@ -90,8 +90,10 @@ class Settings(BaseSettings):
     flink_jobmanager_memory: str = "1200m"
     flink_taskmanager_memory: str = "8192m"
     flink_taskmanager_slots: int = 16
-    # the TaskManager's JVM flags (env.java.opts.taskmanager): the garbage collector (docs/performance.md)
-    flink_taskmanager_jvm_opts: str = "-XX:+UseParallelGC"
+    # the TaskManager's extra JVM flags (env.java.opts.taskmanager), e.g. its garbage collector. The JVM's
+    # default (G1) stays: -XX:+UseParallelGC drains a backlog with ~13 % less CPU, but once the heap state is
+    # large (a job behind a backlog buffers it) its full collections take most of the CPU (docs/performance.md)
+    flink_taskmanager_jvm_opts: str = ""
     flink_sql_gateway_heap: str = "768m"
     # where the jobs keep state: "hashmap" (on the heap, every checkpoint copies all of it) or "rocksdb"
     # (on local disk with incremental checkpoints: only what changed is written; costs CPU per access)

@@ -101,7 +101,8 @@ def config(settings: Settings) -> dict[str, object]:
     host = settings.host
     return {
         "env.java.opts.all": java_opts,
-        "env.java.opts.taskmanager": settings.flink_taskmanager_jvm_opts,
+        **({"env.java.opts.taskmanager": settings.flink_taskmanager_jvm_opts}
+           if settings.flink_taskmanager_jvm_opts else {}),
         "jobmanager.rpc.address": host,
         "jobmanager.rpc.port": settings.flink_rpc_port,
         "jobmanager.bind-host": host,
