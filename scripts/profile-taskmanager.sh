@@ -17,7 +17,7 @@ lib="$dir/linux-x64/libasyncProfiler.so"
 if [ ! -f "$lib" ]; then
   echo "fetching async-profiler (Maven Central, pinned in build/maven/pom.xml)"
   mvn -q -B -f "$root/build/maven/pom.xml" -P profiler dependency:copy-dependencies -DoutputDirectory="$dir"
-  (cd "$dir" && unzip -q -o async-profiler-*.jar 'linux-x64/*')
+  (cd "$dir" && jar xf async-profiler-*.jar linux-x64)  # the JDK's jar tool: no unzip needed
 fi
 mkdir -p "$(dirname "$out")"
 attach() { java "$root/scripts/Attach.java" "$pid" "$lib" "$1"; }

@@ -23,7 +23,7 @@ judges: a slower machine makes it take longer, only a job that stops reading fai
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
@@ -122,17 +122,21 @@ def test_every_scenario_in_the_backlog_alerts_exactly_once(backlog: Backlog) -> 
     assert outcome.problems == {}
 
 
-def _function_state_bytes(rest: FlinkRest, job_id: str, function: str, timeout_s: float = 90.0) -> int:
-    """The state of the operator chain that calls ``function`` in a checkpoint completed after now."""
+def _function_state_bytes(rest: FlinkRest, job_id: str, functions: tuple[str, ...],
+                          timeout_s: float = 90.0) -> dict[str, int]:
+    """The state of the operator chains that call ``functions``, in one checkpoint completed after now."""
     started_ms = time.time() * 1000
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         latest = ((rest.checkpoints(job_id).get("latest") or {}).get("completed") or {})
         if latest.get("latest_ack_timestamp", 0) > started_ms:
-            vertex = next(n["id"] for n in rest.job(job_id)["plan"]["nodes"]
-                          if f"invocation=[{function}(" in n.get("description", ""))
+            nodes = rest.job(job_id)["plan"]["nodes"]
             tasks = rest.checkpoint_details(job_id, latest["id"]).get("tasks") or {}
-            return int((tasks.get(vertex) or {}).get("state_size") or 0)
+            sizes = {}
+            for function in functions:
+                vertex = next(n["id"] for n in nodes if f"invocation=[{function}(" in n.get("description", ""))
+                sizes[function] = int((tasks.get(vertex) or {}).get("state_size") or 0)
+            return sizes
         time.sleep(1.0)
     raise AssertionError(f"no checkpoint of job {job_id} completed within {timeout_s:.0f}s")
 
@@ -143,7 +147,7 @@ def test_the_dedup_forgets_the_ids_the_watermark_passed(backlog: Backlog) -> Non
     per-key map for good, so a named timer per id left ~60 bytes behind for every event ever seen."""
     job, _, produced, _ = backlog
     with FlinkRest(job.settings.flink_rest) as rest:
-        kept = _function_state_bytes(rest, job.job_id, "first_copy")
+        kept = _function_state_bytes(rest, job.job_id, ("first_copy",))["first_copy"]
     assert kept < 15 * produced, f"dedup state {kept:,} bytes after {produced:,} events: ids are not forgotten"
 
 
@@ -170,18 +174,20 @@ def test_the_step_functions_forget_cards_past_their_horizon(backlog: Backlog) ->
     functions = ("window_edges", "previous_point")
     with FlinkRest(job.settings.flink_rest) as rest:
         move_watermark(end + 2_000 + FORGET_CARDS + 5_000)  # the auths are handled, into the cards' state
-        before = _state_when(rest, job.job_id, functions, lambda size: size > 30 * FORGET_CARDS)
+        before = _state_when(rest, job.job_id, functions, lambda f, size: size > 30 * FORGET_CARDS)
+        assert all(size > 30 * FORGET_CARDS for size in before.values()), (
+            f"{FORGET_CARDS:,} new cards left too little state to see them forgotten: {before}")
         move_watermark(end + FORGET_AFTER_MS)  # past every card's horizon (and still behind the clock)
-        after = _state_when(rest, job.job_id, functions, lambda size: size * 4 < min(before.values()))
+        after = _state_when(rest, job.job_id, functions, lambda f, size: size * 4 < before[f])
     assert all(after[f] * 4 < before[f] for f in functions), (
         f"state bytes with {FORGET_CARDS:,} new cards {before}; after the watermark passed their horizon {after}")
 
 
-def _state_when(rest: FlinkRest, job_id: str, functions: tuple[str, ...], good: Any,
+def _state_when(rest: FlinkRest, job_id: str, functions: tuple[str, ...], good: Callable[[str, int], bool],
                 timeout_s: float = 120.0) -> dict[str, int]:
     """The functions' state sizes in the first checkpoint where each is ``good`` (or the last one seen)."""
     deadline = time.monotonic() + timeout_s
-    sizes = {f: _function_state_bytes(rest, job_id, f) for f in functions}
-    while not all(good(v) for v in sizes.values()) and time.monotonic() < deadline:
-        sizes = {f: _function_state_bytes(rest, job_id, f) for f in functions}
+    sizes = _function_state_bytes(rest, job_id, functions)
+    while not all(good(f, v) for f, v in sizes.items()) and time.monotonic() < deadline:
+        sizes = _function_state_bytes(rest, job_id, functions)
     return sizes
