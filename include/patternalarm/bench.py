@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import resource
 import time
 import uuid
 from collections.abc import Callable
@@ -32,12 +33,14 @@ from include.patternalarm.control.jobstatus import checkpoint_stats
 from include.patternalarm.demo import DemoState, deploy_domains
 from include.patternalarm.flink.deploy import find_job, job_health
 from include.patternalarm.flink.rest import FlinkRest
+from include.patternalarm.jvm import heap_after_collections
 from include.patternalarm.observe import Observer, machine
 from include.patternalarm.rules import load_catalog, pipeline_name
 from include.patternalarm.scoring.core import percentile
 from include.patternalarm.scoring.report import ABSENCE_RULES, score_runs
 from include.patternalarm.settings import Settings
 from include.patternalarm.simulator import SimulationConfig, Spike, run_simulation
+from include.patternalarm.stack.flink import taskmanager_gc_log
 from include.patternalarm.topics import DOMAINS
 
 SCALER_DAG = "scale_flink_on_kafka_lag"
@@ -111,14 +114,23 @@ def _series(observer: Observer, since: float) -> list[dict[str, Any]]:
             for s in observer.samples if s.at >= since]
 
 
-def _heap_peak(observer: Observer, since: float) -> dict[str, Any]:
-    """The TaskManagers' peak heap in use over the window (garbage included), against their maximum."""
+def _heap_peak(settings: Settings, observer: Observer, since: float) -> dict[str, Any]:
+    """The TaskManagers' heap over the window against their maximum: the peak in use as sampled (garbage
+    included: the collector lets the young generation fill before it runs) and the peak left after a
+    collection (the TaskManager's GC log: the live heap, what the state and the buffered records need)."""
     window = [s for s in observer.samples if s.at >= since and s.tm_heap_used_mb is not None]
     if not window:
-        return {"peak_used_mb": None, "max_mb": None, "peak_pct": None, "samples": 0}
+        return {"peak_used_mb": None, "max_mb": None, "peak_pct": None, "samples": 0,
+                "after_gc_peak_mb": None, "after_gc_peak_pct": None, "collections": 0}
     peak = max(window, key=lambda s: s.tm_heap_used_mb)  # the observer records used and max together
+    collections = heap_after_collections(taskmanager_gc_log(settings), since)
+    after = max((mb for _, _, mb in collections), default=None)
     return {"peak_used_mb": peak.tm_heap_used_mb, "max_mb": peak.tm_heap_max_mb,
-            "peak_pct": round(100 * peak.tm_heap_used_mb / peak.tm_heap_max_mb, 1), "samples": len(window)}
+            "peak_pct": round(100 * peak.tm_heap_used_mb / peak.tm_heap_max_mb, 1), "samples": len(window),
+            "after_gc_peak_mb": after,
+            "after_gc_peak_pct": None if after is None else round(100 * after / peak.tm_heap_max_mb, 1),
+            "collections": len(collections),
+            "full_collections": sum(1 for _, what, _ in collections if what.startswith("Pause Full"))}
 
 
 def _score(settings: Settings, run_id: str, backlog: int = 0) -> dict[str, Any]:
@@ -177,6 +189,12 @@ def _job_lag(settings: Settings, committed: dict[str, int]) -> tuple[int, list[s
     return total, fallback
 
 
+def _own_cpu_s() -> float:
+    """CPU-seconds of this process (the simulator's worker threads) and its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def judge_step(*, rate: float, achieved: float, lag_start: int, lag_end: int, lost: int | None,
                allowance_s: float = 2.0) -> tuple[bool, list[str]]:
     """Whether a capacity step kept up, and why not: the generator reached ≥ 90 % of the rate, the jobs'
@@ -202,8 +220,11 @@ def capacity(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) 
         say(f"capacity: {rate:,.0f} events/s for {plan.capacity_step_s:.0f}s (with scenarios)")
         since = time.time()
         first_lag, fallback = _job_lag(settings, observer.sample().lag)
+        own_cpu, started = _own_cpu_s(), time.monotonic()
         run = _simulate(settings, SimulationConfig(rate=rate, duration_s=plan.capacity_step_s,
                                                    run_id=_run_id("capacity")))
+        # the traffic generator runs in this process and shares the machine's cores with the stack
+        generator_pct = 100.0 * (_own_cpu_s() - own_cpu) / max(time.monotonic() - started, 1e-6)
         last_lag, later = _job_lag(settings, observer.sample().lag)
         fallback = sorted(set(fallback) | set(later))
         lag_source = "flink pendingRecords" + (f" (committed offsets for {', '.join(fallback)})" if fallback else "")
@@ -220,12 +241,14 @@ def capacity(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) 
         sustained, reasons = judge_step(rate=rate, achieved=achieved, lag_start=first_lag, lag_end=last_lag,
                                         lost=lost)
         busiest = max(cpu.items(), key=lambda kv: kv[1], default=("?", 0.0))
+        cpu["bench traffic generator"] = generator_pct  # not a service of the stack: never "busiest"
         backlog_s = max(0, last_lag - first_lag) / achieved if achieved else 0.0
         step = {"target_rate": rate, "achieved_rate": round(achieved, 1), "lag_start": first_lag,
                 "lag_end": last_lag, "lag_source": lag_source, "backlog_s": round(backlog_s, 1),
                 "scenario_alerts": sum(v["fires"] for v in timed.values()), "scenario_alerts_lost": lost,
                 "drained_s": drained, "sustained": sustained, "why_not": reasons,
                 "cpu_avg_pct": {k: round(v, 1) for k, v in sorted(cpu.items())}, "busiest": busiest[0],
+                "taskmanager_heap": _heap_peak(settings, observer, since),
                 "producer_limited": achieved < 0.9 * rate}
         steps.append(step)
         say(f"capacity: achieved {achieved:,.0f}/s, lag {first_lag:,} → {last_lag:,}, busiest {busiest[0]} "
@@ -293,7 +316,7 @@ def spike(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) -> 
 
     result = {"run_id": run["run_id"], "spike": str(plan.spike), "drained_s": drained,
               **_score(settings, run["run_id"], left),
-              "late_records": late, "taskmanager_heap": _heap_peak(observer, since),
+              "late_records": late, "taskmanager_heap": _heap_peak(settings, observer, since),
               "scaling_events": scaling, "latency_over_time": _alert_latencies(settings, run), "series": series,
               "p99_before_during_after_s": {"before": p99((0, spike_window[0])), "during": p99(spike_window),
                                             "after": p99((spike_window[1], 1e9))}}

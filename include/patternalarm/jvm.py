@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from datetime import datetime
+from pathlib import Path
 
 import psutil
 
@@ -37,6 +39,31 @@ def thread_cpu_s(pid: int, timeout: float = 30.0) -> dict[str, float]:
         name = _SUBTASK.sub("", match.group("name"))
         totals[name] = totals.get(name, 0.0) + float(match.group("cpu")) / 1000.0
     return totals
+
+
+# -Xlog:gc with the time decorator: "[2026-12-04T19:30:01.123+0000][12.345s] GC(12) Pause Young (Normal)
+# (G1 Evacuation Pause) 3072M->1024M(5900M) 12.345ms" — the heap in use before and after one collection
+_GC = re.compile(r"^\[(?P<at>[0-9T:.+-]+)\].*? GC\(\d+\) (?P<what>Pause [^\n]*?) \d+[KMG]->"
+                 r"(?P<after>\d+)(?P<unit>[KMG])\(\d+[KMG]\)", re.MULTILINE)
+
+
+def heap_after_collections(log: Path, since: float, until: float | None = None) -> list[tuple[float, str, float]]:
+    """(epoch seconds, the pause's kind, heap MB left in use after it) for every collection pause logged
+    between ``since`` and ``until`` in a ``-Xlog:gc:file=…:time`` log and its rotated files (.0, .1, …).
+    What is left after a collection is the live heap (plus the old regions not yet collected): unlike the
+    heap in use sampled at random times, it excludes the young garbage. Empty when there is no log."""
+    found = []
+    for path in sorted(log.parent.glob(log.name + "*")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for m in _GC.finditer(text):
+            at = datetime.strptime(m.group("at"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+            if at >= since and (until is None or at <= until):
+                mb = int(m.group("after")) * {"K": 1 / 1024, "M": 1, "G": 1024}[m.group("unit")]
+                found.append((at, m.group("what"), round(mb, 1)))
+    return sorted(found)
 
 
 def thread_group(name: str) -> str:

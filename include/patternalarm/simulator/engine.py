@@ -26,6 +26,9 @@ from include.patternalarm.simulator.lane import Label, Lane
 
 TICK_S = 0.2
 CHUNK = 512
+#: a paced worker sleeps until this much background is due and sends it together: waking for every event
+#: (every 0.1 ms at 10,000 events/s) made its pacing loop cost ten times the events themselves
+PACE_BATCH_S = 0.002
 
 # counter slots (per worker)
 SENT_BG, SENT_SC, SENT_BAD, DELIVERED, FAILED, BYTES, SC_STARTED, SC_DONE, FINISHED = range(9)
@@ -186,6 +189,7 @@ class Worker:
         paced = cfg.paced
         lane_rate = (cfg.rate / LANES) if cfg.rate else None
         worker_rate = lane_rate * nl if lane_rate else None
+        pace_batch = math.floor(worker_rate * PACE_BATCH_S) if worker_rate else 1
         v0 = parse_event_time(cfg.virtual_start)
         iso = IsoFormatter()
         domain_of_topic = {cfg.topics[d]: d for d in cfg.domains}
@@ -340,7 +344,8 @@ class Worker:
             if paced or (live and bg_done):
                 nxt = math.inf
                 if not bg_done and worker_rate is not None:
-                    nxt = inverse(k / worker_rate) if not no_spikes else k / worker_rate  # when event k is due
+                    due = k + max(0, pace_batch - 1)  # when the next batch is due (event k alone, at low rates)
+                    nxt = inverse(due / worker_rate) if not no_spikes else due / worker_rate
                 if heap:
                     nxt = min(nxt, heap[0][0])
                 wait = min(nxt - (time.monotonic() - start), next_tick - time.monotonic(), 0.05)

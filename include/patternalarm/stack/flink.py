@@ -94,6 +94,11 @@ def zookeeper_config(settings: Settings) -> str:
     ])
 
 
+def taskmanager_gc_log(settings: Settings) -> Path:
+    """The TaskManager's garbage-collection log (rotated: the older files end in .0, .1, .2)."""
+    return settings.log_dir / "flink-taskmanager-gc.log"
+
+
 def config(settings: Settings) -> dict[str, object]:
     """The cluster configuration (Flink 2 config.yaml, flat keys)."""
     dist = yaml.safe_load((flink_home(settings) / "conf" / "config.yaml").read_text())
@@ -101,8 +106,10 @@ def config(settings: Settings) -> dict[str, object]:
     host = settings.host
     return {
         "env.java.opts.all": java_opts,
-        **({"env.java.opts.taskmanager": settings.flink_taskmanager_jvm_opts}
-           if settings.flink_taskmanager_jvm_opts else {}),
+        # the collector's log: the heap left after each collection (what the state needs, garbage excluded)
+        "env.java.opts.taskmanager": " ".join(filter(None, (
+            f"-Xlog:gc:file={taskmanager_gc_log(settings)}:time,uptime:filecount=3,filesize=20m",
+            settings.flink_taskmanager_jvm_opts))),
         "jobmanager.rpc.address": host,
         "jobmanager.rpc.port": settings.flink_rpc_port,
         "jobmanager.bind-host": host,

@@ -25,6 +25,8 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     assert capacity["steps"] and capacity["highest_sustained_events_per_s"] >= 0
     assert isinstance(capacity["saturated_first"], str) and capacity["saturated_first"]
     assert all("cpu_avg_pct" in s and "backlog_s" in s for s in capacity["steps"])
+    assert all(s["cpu_avg_pct"]["bench traffic generator"] > 0 and "after_gc_peak_mb" in s["taskmanager_heap"]
+               for s in capacity["steps"])
     # the judgement: the jobs' own lag at both ends and the step's scenario alerts, with the reasons
     assert all({"lag_start", "lag_end", "scenario_alerts", "scenario_alerts_lost", "why_not"} <= set(s)
                for s in capacity["steps"])
@@ -37,6 +39,9 @@ def test_quick_bench_reports_every_figure(stack_settings: Settings) -> None:
     assert spike["duplicated"] >= 0
     heap = spike["taskmanager_heap"]  # the TaskManager's heap in the spike, against its maximum
     assert heap["samples"] > 0 and 0 < heap["peak_used_mb"] <= heap["max_mb"], heap
+    # what the collections left (the TaskManager's GC log; a short spike may see none): the live heap
+    assert heap["collections"] >= 0 and "after_gc_peak_pct" in heap, heap
+    assert heap["collections"] == 0 or 0 < heap["after_gc_peak_mb"] <= heap["max_mb"], heap
     # lost is judged once the jobs caught up; until then the undetected scenarios are pending
     assert (spike["lost"] is not None and spike["lost"] >= 0) or (spike["backlog_left"] > 0 and spike["pending"] >= 0)
     plots = [Path(p) for p in result["plots"]]
