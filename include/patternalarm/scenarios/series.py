@@ -26,7 +26,7 @@ _NAMES = {
     "drift_z": ("drift_z", float), "drift_readings": ("drift_readings", int),
     "stuck_readings": ("stuck_readings", int), "stuck_factor": ("stuck_factor", float),
     "quiet_readings": ("quiet", int), "clip_z": ("clip_z", float), "direction": ("direction", int),
-    "var_direction": ("var_direction", int),
+    "var_direction": ("var_direction", int), "var_confidence": ("var_confidence", float),
     "idle_days": ("idle_days", float), "prior_scale": ("prior_scale", float), "prior_weight": ("prior_weight", float),
 }
 
@@ -50,6 +50,7 @@ class Params:
     clip_z: float = 4.0
     direction: int = 0
     var_direction: int | None = None  # the variance detector's own direction (None: direction's)
+    var_confidence: float = 0.0  # standard errors of the spread estimate the variance CUSUMs allow for
     idle_days: float = 30.0
     prior_scale: float = 0.0
     prior_weight: float = 0.0
@@ -220,10 +221,14 @@ def update(s: State, p: Params, ts: int, event_id: str, x: float, range_key: str
         local_scale = max(math.sqrt(max(s.local_var, 0)), floor * _LOCAL_SPREAD)
         zl = rl / local_scale if local_scale > 0 else 0.0
         zz = min(zl * zl, _VAR_CLIP * _VAR_CLIP)
+        # the spread's estimate from m readings is off by sqrt(2/m): a bound for a young baseline's error
+        # beyond a learned one's (java SeriesModel says more)
+        bound = 1 + p.var_confidence * max(0.0, math.sqrt(2.0 / max(1.0, min(s.n, 2.0 * p.horizon)))
+                                           - math.sqrt(1.0 / p.horizon))
         rho2 = p.var_ratio * p.var_ratio
         ln_rho = math.log(p.var_ratio)
-        s.var_up = max(0.0, s.var_up + zz * (1 - 1 / rho2) / 2 - ln_rho)
-        s.var_down = max(0.0, s.var_down - zz * (rho2 - 1) / 2 + ln_rho)
+        s.var_up = max(0.0, s.var_up + zz / bound * (1 - 1 / rho2) / 2 - ln_rho)
+        s.var_down = max(0.0, s.var_down - zz * bound * (rho2 - 1) / 2 + ln_rho)
         s.local += _LOCAL_ALPHA * max(-_LOCAL_CLIP * denom, min(_LOCAL_CLIP * denom, rl))
         alpha_local = 1 - math.exp(-dt / (p.horizon * s.cadence)) if s.cadence > 0 else 1.0 / p.horizon
         vd = p.direction if p.var_direction is None else p.var_direction

@@ -52,9 +52,9 @@ def active_jobs(settings: Settings, domain: str) -> list[str]:
 @pytest.mark.parametrize(("domain", "before", "after", "said"), [
     # v5 keeps the adaptive detectors' state in another form (other operator uids)
     ("iot", 4, 5, ("learn afresh", "packed")),
-    # v8 runs currency_farming's gain spike on a keyed function instead of a window and over-windows (v6 -> v7,
-    # velocity and impossible_travel moved the same way, was checked here until v8 came)
-    ("gaming", 7, 8, ("currency_farming v1", "dropped")),
+    # v9 runs impossible_apm on a keyed function instead of two over-windows (v7 -> v8, currency_farming's gain
+    # spike, and v6 -> v7, velocity and impossible_travel, moved the same way and were checked here before)
+    ("gaming", 8, 9, ("impossible_apm v3", "dropped")),
 ])
 def test_an_upgrade_to_another_state_form_restores_every_other_operator(
         stack_settings: Settings, store: DeploymentStore, domain: str, before: int, after: int,

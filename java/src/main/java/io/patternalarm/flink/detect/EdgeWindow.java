@@ -17,12 +17,32 @@ public final class EdgeWindow {
     }
 
     /** The limits: more rows than {@code maxCount} or a sum above {@code maxSum} is "hot". */
-    public record Params(long windowMs, long maxCount, double maxSum, long memoryMs) {
-        /** {@code window_s=…;max_count=…;max_sum=…;memory_min=…} (every key required). */
+    public record Params(long windowMs, long maxCount, double maxSum, long memoryMs, int keepRows) {
+        /**
+         * {@code window_s=…;max_count=…;max_sum=…;memory_min=…} (every key required), or the pace form
+         * {@code pace_rows=N;pace_per_min=R;memory_min=…}: hot when the last N rows came faster than R a
+         * minute on average, i.e. N rows less than (N − 1) × 60,000 / R ms apart (catalog v9's impossible_apm;
+         * the window then holds the rows strictly less than that before the row, at most the last N of them
+         * — all a rising edge needs: the row that makes it fast is the N-th — and no sum limit).
+         */
         public static Params parse(String text) {
             java.util.Map<String, String> kv = KeyValues.parse(text, "window_edges parameter");
+            long memoryMs = Math.round(KeyValues.doubleOf(kv, "memory_min") * 60_000);
+            if (kv.containsKey("pace_rows")) {
+                long rows = KeyValues.longOf(kv, "pace_rows");
+                double perMin = KeyValues.doubleOf(kv, "pace_per_min");
+                if (rows < 2 || !(perMin > 0)) {
+                    throw new IllegalArgumentException("pace_rows must be at least 2 and pace_per_min positive");
+                }
+                // the largest whole span (ms) below (N - 1) x 60,000 / R: a span d is fast when d < that bound
+                long windowMs = (long) Math.ceil((rows - 1) * 60_000.0 / perMin) - 1;
+                if (rows > 100_000) {
+                    throw new IllegalArgumentException("pace_rows must be at most 100000");
+                }
+                return new Params(windowMs, rows - 1, Double.POSITIVE_INFINITY, memoryMs, (int) rows);
+            }
             return new Params(Math.round(KeyValues.doubleOf(kv, "window_s") * 1000), KeyValues.longOf(kv, "max_count"),
-                    KeyValues.doubleOf(kv, "max_sum"), Math.round(KeyValues.doubleOf(kv, "memory_min") * 60_000));
+                    KeyValues.doubleOf(kv, "max_sum"), memoryMs, 0);
         }
     }
 
@@ -42,7 +62,8 @@ public final class EdgeWindow {
     /** Adds a row of time {@code ts} (not older than the last one added) and drops the rows out of range. */
     public static void add(State s, Params p, long ts, double value, String id) {
         int keep = 0;
-        while (keep < s.ts.length && s.ts[keep] < ts - p.windowMs()) {
+        while (keep < s.ts.length && (s.ts[keep] < ts - p.windowMs()
+                || (p.keepRows() > 0 && s.ts.length - keep >= p.keepRows()))) {
             keep++;
         }
         int n = s.ts.length - keep;

@@ -205,10 +205,15 @@ public final class SeriesModel {
             double localScale = Math.max(Math.sqrt(Math.max(s.localVar, 0)), floor * LOCAL_SPREAD);
             double zl = localScale > 0 ? rl / localScale : 0.0;
             double zz = Math.min(zl * zl, VAR_CLIP * VAR_CLIP);
+            // the spread is an estimate from the m readings seen (an EWMA remembers ~2 horizons of them), off
+            // by sqrt(2/m) relative: the CUSUMs use a bound that many standard errors beyond it, for the error a
+            // young baseline has beyond a learned one's (the decision interval is calibrated on those)
+            double bound = 1 + p.varConfidence * Math.max(0.0, Math.sqrt(2.0 / Math.max(1.0,
+                    Math.min(s.n, 2.0 * p.horizonReadings))) - Math.sqrt(1.0 / p.horizonReadings));
             double rho2 = p.varRatio * p.varRatio;
             double lnRho = Math.log(p.varRatio);
-            s.varUp = Math.max(0, s.varUp + zz * (1 - 1 / rho2) / 2 - lnRho);
-            s.varDown = Math.max(0, s.varDown - zz * (rho2 - 1) / 2 + lnRho);
+            s.varUp = Math.max(0, s.varUp + zz / bound * (1 - 1 / rho2) / 2 - lnRho);
+            s.varDown = Math.max(0, s.varDown - zz * bound * (rho2 - 1) / 2 + lnRho);
             s.local += LOCAL_ALPHA * Math.max(-LOCAL_CLIP * denom, Math.min(LOCAL_CLIP * denom, rl));
             double alphaLocal = s.cadence > 0 ? 1 - Math.exp(-dt / (p.horizonReadings * s.cadence)) : 1.0 / p.horizonReadings;
             int vd = p.varianceDirection();

@@ -35,6 +35,10 @@ public final class SeriesParams implements Serializable {
     public double varRatio = 2.0;
     public double varH = 9.0;
     public int varReadings = 16;
+    /** how many standard errors of the baseline's spread estimate the variance CUSUM allows for: it is
+     * judged against the spread's upper confidence bound (the lower one for a quieter series), so a young
+     * baseline, learned from few readings, needs a larger change to alert. 0: the estimate as it is. */
+    public double varConfidence = 0.0;
     /** the mean of the last drift_readings readings this many scales off the baseline is a drift. */
     public double driftZ = 4.0;
     public int driftReadings = 24;
@@ -96,6 +100,7 @@ public final class SeriesParams implements Serializable {
             case "var_ratio" -> varRatio = Double.parseDouble(value);
             case "var_readings" -> varReadings = Integer.parseInt(value);
             case "var_h" -> varH = Double.parseDouble(value);
+            case "var_confidence" -> varConfidence = Double.parseDouble(value);
             case "drift_z" -> driftZ = Double.parseDouble(value);
             case "drift_readings" -> driftReadings = Integer.parseInt(value);
             case "stuck_readings" -> stuckReadings = Integer.parseInt(value);
@@ -147,6 +152,7 @@ public final class SeriesParams implements Serializable {
         require(direction >= -1 && direction <= 1, "direction must be -1, 0 or 1");
         require(varDirection == null || (varDirection >= -1 && varDirection <= 1), "var_direction must be -1, 0 or 1");
         require(priorScale >= 0 && priorWeight >= 0, "prior_scale and prior_weight must be 0 or more");
+        require(varConfidence >= 0, "var_confidence must be 0 or more");
         for (String kind : kinds) {
             require(KINDS.contains(kind), "unknown kind '" + kind + "' (known: " + KINDS + ")");
         }

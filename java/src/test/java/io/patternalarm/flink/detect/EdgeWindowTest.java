@@ -1,5 +1,6 @@
 package io.patternalarm.flink.detect;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -91,5 +92,86 @@ class EdgeWindowTest {
         IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
                 () -> EdgeWindow.Params.parse("window_s=soon;max_count=4;max_sum=1;memory_min=1"));
         assertTrue(bad.getMessage().contains("window_s"), bad.getMessage());
+    }
+
+    /** the edges of catalog v3's impossible_apm SQL (a ROWS window of the last n rows, then ROWS 1
+     * PRECEDING on its flag): row i is fast when i >= n - 1 and ts[i] - ts[i - n + 1] < (n - 1) x 60000 / r. */
+    private static List<long[]> rowsWindowEdges(long[] ts, int n, double r) {
+        List<long[]> edges = new ArrayList<>();
+        boolean before = false;
+        for (int i = 0; i < ts.length; i++) {
+            boolean hot = i >= n - 1 && ts[i] - ts[i - n + 1] < (n - 1) * 60_000.0 / r;
+            if (hot && !before) {
+                edges.add(new long[] {i, i - n + 1, n});
+            }
+            before = hot;
+        }
+        return edges;
+    }
+
+    private static List<long[]> paceEdges(long[] ts, EdgeWindow.Params p) {
+        EdgeWindow.State s = new EdgeWindow.State();
+        List<long[]> edges = new ArrayList<>();
+        for (int i = 0; i < ts.length; i++) {
+            EdgeWindow.add(s, p, ts[i], 0.0, Integer.toString(i));
+            EdgeWindow.Seen seen = EdgeWindow.judge(s, p);
+            if (seen.edge()) {
+                edges.add(new long[] {i, Long.parseLong(seen.firstId()), seen.count()});
+            }
+        }
+        return edges;
+    }
+
+    @Test
+    void thePaceFormGivesTheEdgesOfTheRowsWindowItReplaces() {
+        EdgeWindow.Params pace = EdgeWindow.Params.parse("pace_rows=100;pace_per_min=300;memory_min=20");
+        assertEquals(19_799, pace.windowMs()); // spans below 19,800 ms are fast
+        java.util.Random rng = new java.util.Random(20261204);
+        int edges = 0;
+        for (int run = 0; run < 300; run++) {
+            long[] ts = new long[600];
+            long t = 0;
+            boolean burst = false;
+            for (int i = 0; i < ts.length; i++) {
+                if (rng.nextInt(60) == 0) {
+                    burst = !burst;
+                }
+                t += burst ? 150 + rng.nextInt(110) : 1 + rng.nextInt(2_000); // around the limit's 200 ms a row
+                ts[i] = t;
+            }
+            List<long[]> expected = rowsWindowEdges(ts, 100, 300);
+            List<long[]> got = paceEdges(ts, pace);
+            assertEquals(expected.size(), got.size(), "run " + run);
+            for (int k = 0; k < expected.size(); k++) {
+                assertArrayEquals(expected.get(k), got.get(k), "run " + run + ", edge " + k);
+            }
+            edges += expected.size();
+        }
+        assertTrue(edges > 50, "the runs must contain edges to compare: " + edges);
+    }
+
+    @Test
+    void aPaceExactlyAtTheLimitIsNotFast() {
+        EdgeWindow.Params pace = EdgeWindow.Params.parse("pace_rows=100;pace_per_min=300;memory_min=20");
+        long[] atLimit = new long[100];
+        long[] justFaster = new long[100];
+        for (int i = 0; i < 100; i++) {
+            atLimit[i] = i * 200L; // 99 gaps of 200 ms: 19,800 ms, exactly 300 a minute
+            justFaster[i] = i == 99 ? 19_799 : i * 200L;
+        }
+        assertTrue(paceEdges(atLimit, pace).isEmpty());
+        assertEquals(1, paceEdges(justFaster, pace).size());
+        assertEquals(List.of(), rowsWindowEdges(atLimit, 100, 300));
+    }
+
+    @Test
+    void paceParametersAreChecked() {
+        assertThrows(IllegalArgumentException.class,
+                () -> EdgeWindow.Params.parse("pace_rows=1;pace_per_min=300;memory_min=20"));
+        assertThrows(IllegalArgumentException.class,
+                () -> EdgeWindow.Params.parse("pace_rows=100;pace_per_min=0;memory_min=20"));
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
+                () -> EdgeWindow.Params.parse("pace_rows=100;memory_min=20"));
+        assertTrue(missing.getMessage().contains("pace_per_min"), missing.getMessage());
     }
 }
