@@ -45,7 +45,7 @@ def build() -> dict:
     add("quieter: variance upward only", calm, 1000, "kinds=variance;var_direction=1")
     add("noisier: variance upward only", base[:150] + [10 + 3.2 * (v - 10) for v in base[150:220]] + base[220:], 1000,
         "kinds=variance;var_direction=1")
-    # a young baseline (30 readings) judged against its spread's upper confidence bound: the noise alone
+    # a young baseline (30 readings) judged against a bound for its spread's estimation error: the noise alone
     # that alerts with the estimate as it is stays quiet, a 3.2 times noisier stretch still alerts
     # (seed 111: the first whose noise alone alerts with the estimate as it is, at readings 62 and 85)
     draw = random.Random(111)  # noqa: S311 - seeded test data

@@ -121,7 +121,7 @@ def _heap_peak(settings: Settings, observer: Observer, since: float) -> dict[str
     window = [s for s in observer.samples if s.at >= since and s.tm_heap_used_mb is not None]
     if not window:
         return {"peak_used_mb": None, "max_mb": None, "peak_pct": None, "samples": 0,
-                "after_gc_peak_mb": None, "after_gc_peak_pct": None, "collections": 0}
+                "after_gc_peak_mb": None, "after_gc_peak_pct": None, "collections": 0, "full_collections": 0}
     peak = max(window, key=lambda s: s.tm_heap_used_mb)  # the observer records used and max together
     collections = heap_after_collections(taskmanager_gc_log(settings), since)
     after = max((mb for _, _, mb in collections), default=None)

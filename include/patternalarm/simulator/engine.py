@@ -189,7 +189,7 @@ class Worker:
         paced = cfg.paced
         lane_rate = (cfg.rate / LANES) if cfg.rate else None
         worker_rate = lane_rate * nl if lane_rate else None
-        pace_batch = math.floor(worker_rate * PACE_BATCH_S) if worker_rate else 1
+        pace_batch = max(1, math.floor(worker_rate * PACE_BATCH_S)) if worker_rate else 1
         v0 = parse_event_time(cfg.virtual_start)
         iso = IsoFormatter()
         domain_of_topic = {cfg.topics[d]: d for d in cfg.domains}
@@ -344,7 +344,7 @@ class Worker:
             if paced or (live and bg_done):
                 nxt = math.inf
                 if not bg_done and worker_rate is not None:
-                    due = k + max(0, pace_batch - 1)  # when the next batch is due (event k alone, at low rates)
+                    due = k + pace_batch - 1  # when the next batch is due (event k alone, at low rates)
                     nxt = inverse(due / worker_rate) if not no_spikes else due / worker_rate
                 if heap:
                     nxt = min(nxt, heap[0][0])

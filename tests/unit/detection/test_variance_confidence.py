@@ -1,6 +1,6 @@
-"""variance_change v3 (catalog v9) judges a series' spread against the upper confidence bound of its
-estimate: on the Python twin of the detectors (the Java ones give the same alerts: tests/vectors), young
-series of pure noise stop alerting while a noisier stretch is still found quickly."""
+"""variance_change v3 (catalog v9) judges a series' spread against a bound for the error a young baseline's
+estimate has beyond a learned one's: on the Python twin of the detectors (the Java ones give the same
+alerts: tests/vectors), young series of pure noise stop alerting while a noisier stretch is still found."""
 
 from __future__ import annotations
 

@@ -31,14 +31,11 @@ public final class EdgeWindow {
             if (kv.containsKey("pace_rows")) {
                 long rows = KeyValues.longOf(kv, "pace_rows");
                 double perMin = KeyValues.doubleOf(kv, "pace_per_min");
-                if (rows < 2 || !(perMin > 0)) {
-                    throw new IllegalArgumentException("pace_rows must be at least 2 and pace_per_min positive");
+                if (rows < 2 || rows > 100_000 || !(perMin > 0)) {
+                    throw new IllegalArgumentException("pace_rows must be from 2 to 100000 and pace_per_min positive");
                 }
                 // the largest whole span (ms) below (N - 1) x 60,000 / R: a span d is fast when d < that bound
                 long windowMs = (long) Math.ceil((rows - 1) * 60_000.0 / perMin) - 1;
-                if (rows > 100_000) {
-                    throw new IllegalArgumentException("pace_rows must be at most 100000");
-                }
                 return new Params(windowMs, rows - 1, Double.POSITIVE_INFINITY, memoryMs, (int) rows);
             }
             return new Params(Math.round(KeyValues.doubleOf(kv, "window_s") * 1000), KeyValues.longOf(kv, "max_count"),

@@ -35,9 +35,10 @@ public final class SeriesParams implements Serializable {
     public double varRatio = 2.0;
     public double varH = 9.0;
     public int varReadings = 16;
-    /** how many standard errors of the baseline's spread estimate the variance CUSUM allows for: it is
-     * judged against the spread's upper confidence bound (the lower one for a quieter series), so a young
-     * baseline, learned from few readings, needs a larger change to alert. 0: the estimate as it is. */
+    /** how many standard errors the variance CUSUMs allow for the error a young baseline's spread has beyond
+     * a learned one's (an estimate from m readings is off by sqrt(2/m); learned: m = 2 horizons): the spread
+     * is judged against that bound above it (below it for a quieter series), so a baseline learned from few
+     * readings needs a larger change to alert. 0: the estimate as it is. */
     public double varConfidence = 0.0;
     /** the mean of the last drift_readings readings this many scales off the baseline is a drift. */
     public double driftZ = 4.0;
