@@ -155,10 +155,23 @@ def chaos_experiments():
         previous = group
 
     @task(trigger_rule="all_done", retries=0)
-    def finish_batch(batch_id: str) -> str:
-        from include.patternalarm.chaos.report import chaos_root
+    def finish_batch(batch_id: str | None) -> str | None:
+        """The batch's report. It fails when an experiment did not pass: a DAG run's state is that of its last
+        task, so without this a run whose experiments failed would show as a success."""
+        from airflow.sdk.exceptions import AirflowFailException
 
-        return str(chaos_root(_settings().reports_dir) / batch_id / "index.html")
+        from include.patternalarm.chaos.report import chaos_root
+        from include.patternalarm.chaos.store import ChaosStore
+
+        if batch_id is None:
+            return None
+        report = str(chaos_root(_settings().reports_dir) / batch_id / "index.html")
+        print(f"report: {report}")
+        bad = [f"{row['experiment']} {row['status']}" for row in ChaosStore(_settings()).batch(batch_id)
+               if row["status"] not in ("passed", "dry_run")]
+        if bad:
+            raise AirflowFailException(f"{len(bad)} experiment(s) did not pass: {', '.join(bad)} (report: {report})")
+        return report
 
     previous >> finish_batch(batch)
 

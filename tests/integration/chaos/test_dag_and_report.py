@@ -1,5 +1,6 @@
 """The chaos_experiments DAG: typed Params refused before a run exists, a dry run through the scheduler that
-records its plan, and the report inside the Airflow UI behind Airflow's login."""
+records its plan, a deliberately failing experiment that fails its task and opens a platform incident, and the
+report inside the Airflow UI behind Airflow's login."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from psycopg.rows import dict_row
 
 from include.patternalarm.airflow_client import AirflowApiError, AirflowClient
 from include.patternalarm.chaos.report import write_report
+from include.patternalarm.control.platform import PlatformIncidents
 from include.patternalarm.settings import Settings
 from tests.integration.quality.test_plugin import _token, api_server  # noqa: F401 - the api-server fixture
 
@@ -55,6 +58,37 @@ def test_a_dry_run_through_the_scheduler_records_each_plan(stack_settings: Setti
                             " order by id", (f"{DAG}/{run_id}",)).fetchall()
     assert [(r[0], r[1]) for r in rows] == [("sink_kill", "dry_run"), ("gateway_down", "dry_run")]
     assert "SIGKILL incident-sink" in rows[0][2]
+
+
+@pytest.mark.usefixtures("platform_running")
+def test_a_deliberately_failing_experiment_fails_its_task_and_opens_a_platform_incident(
+        stack_settings: Settings, airflow: AirflowClient) -> None:
+    # skip_recovery keeps the killed sink down past its 60 s recovery limit: the experiment must fail on that
+    was_paused = airflow.is_paused(DAG)
+    try:
+        run_id = airflow.trigger(DAG, {"experiments": ["sink_kill"], "skip_recovery": True, "rate_per_min": 6_000,
+                                       "steady_s": 10, "after_s": 10, "fault_duration_s": 5})
+        result = airflow.wait(DAG, run_id, timeout=900)
+    finally:
+        airflow.set_paused(DAG, was_paused)
+    assert result.state == "failed", result.tasks
+    assert result.tasks["sink_kill.evaluate"] == "failed", result.tasks
+    with psycopg.connect(stack_settings.db_conninfo("reporting"), row_factory=dict_row) as conn:
+        (row,) = conn.execute("select id, status, failures, recovery_s, lost from chaos_runs where requested_by = %s",
+                              (f"{DAG}/{run_id}",)).fetchall()
+        incident = conn.execute(
+            "select status, severity, summary, details from incidents where domain = 'platform'"
+            " and rule_id = 'chaos_experiment' and entity = 'sink_kill' order by incident_id desc limit 1").fetchone()
+    try:
+        assert row["status"] == "failed" and row["recovery_s"] is None
+        assert any("no recovery within 60s" in f for f in row["failures"]), row["failures"]
+        assert row["lost"] == 0  # the sink was down, not the detection: nothing is lost once it is back
+        assert incident is not None and incident["status"] == "open" and incident["severity"] == "high"
+        assert incident["details"]["chaos_run_id"] == row["id"]
+        assert "no recovery within 60s" in incident["summary"]
+    finally:
+        PlatformIncidents(stack_settings.db_conninfo("control")).resolve("chaos_experiment", "sink_kill",
+                                                                        "closed by the test that opened it")
 
 
 def test_the_chaos_report_is_in_the_ui_behind_the_login(api_server: tuple[str, Path],  # noqa: F811
