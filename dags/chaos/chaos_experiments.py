@@ -165,9 +165,10 @@ def chaos_experiments():
 
         if batch_id is None:
             return None
-        report = str(chaos_root(_settings().reports_dir) / batch_id / "index.html")
+        settings = _settings()
+        report = str(chaos_root(settings.reports_dir) / batch_id / "index.html")
         print(f"report: {report}")
-        bad = [f"{row['experiment']} {row['status']}" for row in ChaosStore(_settings()).batch(batch_id)
+        bad = [f"{row['experiment']} {row['status']}" for row in ChaosStore(settings).batch(batch_id)
                if row["status"] not in ("passed", "dry_run")]
         if bad:
             raise AirflowFailException(f"{len(bad)} experiment(s) did not pass: {', '.join(bad)} (report: {report})")

@@ -23,9 +23,10 @@ from include.patternalarm.stack.postgres import AIRFLOW_DB, AIRFLOW_ROLE
 from include.patternalarm.stack.supervisor import Program
 from include.patternalarm.stack.tools import StackError, venv_bin
 
-#: seconds without a heartbeat before a scheduler counts as dead, and between a scheduler's checks for the
-#: running tasks of dead ones (which it resets, so they run again): a killed scheduler's tasks run again within
-#: their sum (plus a scheduler start) instead of Airflow's default 300 s check
+#: seconds without a heartbeat before a scheduler counts as dead (a live one heartbeats every 5 s: four missed),
+#: and between a scheduler's checks for the running tasks of dead ones, which it resets so that they run again:
+#: a killed scheduler's tasks run again within their sum (plus a scheduler start). Airflow's default check
+#: every 300 s held an upgrade run 5 minutes after a scheduler SIGKILL (chaos scheduler_kill, 2026-12-04).
 DEAD_SCHEDULER_S = 20
 ORPHAN_CHECK_S = 10
 
@@ -80,10 +81,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_triggerer_log_port),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        # LocalExecutor: the tasks a killed scheduler was running are reset and run again only when a later
-        # scheduler sees the dead one's job as dead (no heartbeat for the threshold) at its next orphan check —
-        # by default every 300 s, which held an upgrade run 5 minutes after a scheduler SIGKILL (chaos
-        # scheduler_kill, 2026-12-04). A live scheduler heartbeats every 5 s: 20 s is four missed heartbeats.
+        # a killed scheduler's running tasks (LocalExecutor) run again only after these: see DEAD_SCHEDULER_S
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_S),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": str(DEAD_SCHEDULER_S),
         "PATTERNALARM_DATA_DIR": str(settings.data_dir),

@@ -5,17 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from include.patternalarm.chaos.experiments import EXPERIMENTS
-from include.patternalarm.settings import Settings
 from include.patternalarm.stack import airflow
-
-
-def _settings(tmp_path: Path) -> Settings:
-    secrets = {name: "x" for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)}
-    return Settings(data_dir=tmp_path, **secrets)  # type: ignore[arg-type]
+from tests.unit.stack import settings_with_secrets
 
 
 def test_a_killed_schedulers_tasks_are_reset_well_within_the_scheduler_kill_limit(tmp_path: Path) -> None:
-    env = airflow.environment(_settings(tmp_path))
+    env = airflow.environment(settings_with_secrets(tmp_path))
     dead_after = float(env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD"])
     check_every = float(env["AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL"])
     # Airflow's defaults (30 s, 300 s) left an interrupted upgrade task running for 5 minutes; the reset must

@@ -11,15 +11,11 @@ from include.patternalarm.settings import Settings
 from include.patternalarm.stack import flink
 from include.patternalarm.stack.manager import services
 from include.patternalarm.stack.tools import StackError
-
-
-def _settings(tmp_path: Path, **kwargs: object) -> Settings:
-    secrets = {name: "x" for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)}
-    return Settings(data_dir=tmp_path, **{**secrets, **kwargs})  # type: ignore[arg-type]
+from tests.unit.stack import settings_with_secrets
 
 
 def test_ha_config_points_at_the_local_zookeeper_and_keeps_its_data_under_the_data_dir(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, zookeeper_port=2999, flink_ha_session_timeout_s=9)
+    settings = settings_with_secrets(tmp_path, zookeeper_port=2999, flink_ha_session_timeout_s=9)
     keys = flink.ha_config(settings)
     assert keys["high-availability.type"] == "zookeeper"
     assert keys["high-availability.zookeeper.quorum"] == "127.0.0.1:2999"
@@ -29,7 +25,8 @@ def test_ha_config_points_at_the_local_zookeeper_and_keeps_its_data_under_the_da
 
 
 def test_zookeeper_listens_on_loopback_only_without_the_admin_server(tmp_path: Path) -> None:
-    lines = dict(line.split("=", 1) for line in flink.zookeeper_config(_settings(tmp_path)).splitlines() if line)
+    config = flink.zookeeper_config(settings_with_secrets(tmp_path))
+    lines = dict(line.split("=", 1) for line in config.splitlines() if line)
     assert lines["clientPortAddress"] == "127.0.0.1"
     assert lines["admin.enableServer"] == "false"
     assert lines["dataDir"] == str(tmp_path / "zookeeper")
@@ -38,10 +35,10 @@ def test_zookeeper_listens_on_loopback_only_without_the_admin_server(tmp_path: P
 
 
 def test_without_ha_there_is_no_zookeeper_and_no_ha_key(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, flink_ha=False)
+    settings = settings_with_secrets(tmp_path, flink_ha=False)
     assert flink.ha_config(settings) == {}
     assert "zookeeper" not in {s.program.name for s in services(settings)}
-    with_ha = [s.program.name for s in services(_settings(tmp_path))]
+    with_ha = [s.program.name for s in services(settings_with_secrets(tmp_path))]
     assert with_ha.index("zookeeper") < with_ha.index("flink-jobmanager")
 
 
@@ -63,7 +60,7 @@ def test_a_zookeeper_that_is_not_a_standalone_node_is_unhealthy(tmp_path: Path) 
     thread.start()
     try:
         with pytest.raises(StackError, match="expected a standalone node"):
-            flink.zookeeper_health(_settings(tmp_path, zookeeper_port=server.getsockname()[1]))
+            flink.zookeeper_health(settings_with_secrets(tmp_path, zookeeper_port=server.getsockname()[1]))
     finally:
         thread.join(timeout=5)
         server.close()
