@@ -9,12 +9,14 @@ Automated spike handling for the detection jobs. Runs continuously (one run afte
    Kubernetes-operator autoscaler reasons: capacity = processed rate ÷ busy share, required rate =
    input rate + lag ÷ `catch_up_s`, at `target_utilization`, bounded by the 4 partitions and the free
    slots. It scales down only after lag stayed under `lag_low` for `cooldown_s` (no flapping), never
-   below the parallelism of the last deployment. Every decision, with its inputs, goes to
-   `scaling_events` and the task log;
+   below the parallelism of the last deployment, and it scales nothing while the job or its last rescale
+   is younger than `stabilization_s` (a minutes-old job's rates are JIT-cold, not what it can do).
+   Every decision, with its inputs, goes to `scaling_events` and the task log;
 3. **rescale** in place (adaptive scheduler, same job id, state from the latest checkpoint) and
    **verify** that the lag drains below `lag_low` within `drain_timeout_s`; if it does not, the next
-   run (immediately after) sees the breach again and decides with the rates measured at the new
-   parallelism. `scaling_events` records when the job ran rescaled and when the lag drained.
+   run (immediately after) sees the breach again and, once the rescale is `stabilization_s` old, decides
+   with the rates measured at the new parallelism. `scaling_events` records when the job ran rescaled
+   and when the lag drained.
 
 Unpause it to enable automatic scaling; change the thresholds in **Trigger DAG w/ config** or the
 DAG's params.
@@ -62,6 +64,9 @@ def _verify_kwargs(action: dict) -> dict:
         "watch_s": Param(120, type="integer", minimum=10, maximum=3600, description="Length of one quiet watch"),
         "catch_up_s": Param(60, type="integer", minimum=5, description="Drain the backlog within this time"),
         "cooldown_s": Param(180, type="integer", minimum=0, description="Low lag this long before scaling down"),
+        "stabilization_s": Param(300, type="integer", minimum=0, maximum=3600,
+                                 description="No scaling while the job or its last rescale is younger than "
+                                             "this: a young job's measured rates are not yet what it can do"),
         "target_utilization": Param(0.7, type="number", exclusiveMinimum=0, maximum=1),
         "max_parallelism": Param(4, type="integer", minimum=1, maximum=4),
         "drain_timeout_s": Param(180, type="integer", minimum=30,
@@ -90,6 +95,7 @@ def scale_flink_on_kafka_lag():
         policy = {k: params[k] for k in ("lag_high", "lag_low", "catch_up_s", "target_utilization",
                                          "max_parallelism")}
         policy["cooldown_s"] = float(params["cooldown_s"])
+        policy["stabilization_s"] = float(params["stabilization_s"])
         actions, clocks = decide_all(list(DOMAINS), policy, FlinkHook(), KafkaLagHook(), IncidentStoreHook(),
                                      low_since, breached, ctx["run_id"], logging.getLogger("patternalarm.scaling"),
                                      breach_at=event.get("at") if event.get("status") == "breach" else None)

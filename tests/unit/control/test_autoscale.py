@@ -58,6 +58,29 @@ def test_idle_job_scales_down_after_cooldown() -> None:
     assert decide(obs(**{**idle, "lag": 2_000}, low_lag_for_s=300, since_last_scaling_s=300), POLICY).action == "hold"
 
 
+def test_a_young_job_is_not_rescaled_within_the_stabilization() -> None:
+    # the spike that one JIT-cold payments subtask (3,231 ev/s measured) would have rescaled
+    spike = dict(lag=24_231, input_rate=3_783, processed_rate=3_231, busy_fraction=1.0)
+    d = decide(obs(**spike, running_for_s=140), POLICY)
+    assert (d.action, d.target_parallelism) == ("hold", 1)
+    assert "job started 140s ago" in d.reason and "300s stabilization" in d.reason
+    assert d.capacity_per_subtask == pytest.approx(3_231)  # the decision still reports what it measured
+    # a rescale is just as young: the rates right after it are not yet the new parallelism's
+    d = decide(obs(**spike, parallelism=2, running_for_s=900, since_last_scaling_s=60), POLICY)
+    assert d.action == "hold" and "last rescale 60s ago" in d.reason
+    # once stable, the same observation scales
+    d = decide(obs(**spike, running_for_s=301), POLICY)
+    assert (d.action, d.target_parallelism) == ("scale_up", 2)
+    # and a team that trusts its rates from the start can switch it off
+    d = decide(obs(**spike, running_for_s=10), ScalingPolicy(**{**POLICY.__dict__, "stabilization_s": 0}))
+    assert d.action == "scale_up"
+
+
+def test_the_stabilization_never_holds_a_job_that_wants_no_change() -> None:
+    d = decide(obs(lag=2_000, running_for_s=5), POLICY)
+    assert d.action == "hold" and "stabilization" not in d.reason
+
+
 def test_steady_state_holds() -> None:
     d = decide(obs(lag=2_000), POLICY)
     assert d.action == "hold" and d.target_parallelism == 1
@@ -68,3 +91,5 @@ def test_policy_validation() -> None:
         ScalingPolicy(lag_high=10, lag_low=10)
     with pytest.raises(ValueError, match="target_utilization"):
         ScalingPolicy(target_utilization=0)
+    with pytest.raises(ValueError, match="stabilization_s"):
+        ScalingPolicy(stabilization_s=-1)
