@@ -4,7 +4,7 @@
 Real faults on the platform's real processes, each under labelled traffic and scored against the
 simulator's ground truth — the same experiments as `bin/patternalarm chaos run` (docs/chaos.md).
 Daily at 03:00 UTC once unpaused (paused on a fresh stack; the run Airflow creates on unpausing for the
-slot that already passed does nothing); trigger it with **Trigger DAG w/ config**:
+slot that already passed does nothing, however soon after 03:00 the unpause); trigger it with **Trigger DAG w/ config**:
 
 | param | meaning |
 |---|---|
@@ -32,8 +32,6 @@ from include.patternalarm.chaos.experiments import EXPERIMENTS
 from patternalarm_airflow.chaos import settings as _settings
 
 NAMES = list(EXPERIMENTS)
-#: a scheduled run that starts later than this after its slot runs nothing (it was created by an unpause)
-LATE_SLOT = pendulum.duration(minutes=30)
 DEFAULT_ARGS = {"retries": 2, "retry_delay": pendulum.duration(seconds=30),
                 "execution_timeout": pendulum.duration(minutes=30)}
 
@@ -47,7 +45,7 @@ def _config(params: dict) -> dict:
 @dag(
     dag_id="chaos_experiments",
     # 03:00 UTC. Unpausing makes Airflow create the run of the slot that already passed (catchup=False
-    # still schedules the latest slot): start_batch lets such a late scheduled run do nothing
+    # still schedules the latest slot): start_batch lets a scheduled run created late do nothing
     schedule="0 3 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -74,16 +72,19 @@ def chaos_experiments():
     @task(retries=0)
     def start_batch() -> str | None:
         """One batch id for this run's experiments; monitor_detection_jobs must run during them. A scheduled
-        run that starts long after its slot (the DAG was just unpaused) runs nothing: None."""
-        from include.patternalarm.chaos.runner import ensure_monitor
+        run that Airflow created after its slot (the DAG was just unpaused) runs nothing: None."""
+        from datetime import UTC, datetime
+
+        from include.patternalarm.chaos.runner import ensure_monitor, late_slot, run_queued_at
 
         ctx = get_current_context()
         run = ctx["dag_run"]
+        run_type = str(getattr(run.run_type, "value", run.run_type)).lower()
         slot = getattr(run, "run_after", None) or run.logical_date
-        late = pendulum.now("UTC") - pendulum.instance(slot) if slot else pendulum.duration()
-        if str(getattr(run.run_type, "value", run.run_type)).lower() == "scheduled" and late > LATE_SLOT:
-            print(f"the {slot} slot passed {late.in_words()} ago (the DAG was unpaused since): no experiment runs "
-                  "now; the next scheduled run is at 03:00 UTC, or trigger one")
+        queued_at = run_queued_at(_settings(), ctx["dag"].dag_id, ctx["run_id"]) if run_type == "scheduled" else None
+        reason = late_slot(run_type, slot, queued_at, datetime.now(UTC))
+        if reason:
+            print(reason)
             return None
         ensure_monitor(_settings(), print)
         return f"chaos-{pendulum.now('UTC'):%Y%m%dT%H%M%S}-{ctx['run_id'][-4:].encode().hex()[:4]}"

@@ -101,8 +101,11 @@ class AirflowClient:
         run = self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
         return str(run["dag_run_id"])
 
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
     def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+        return str(self.dag_run(dag_id, run_id)["state"])
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         items = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 500})

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from include.patternalarm.chaos import measure
@@ -489,6 +489,50 @@ def run_batch(settings: Settings, names: Iterable[str], config: ChaosConfig, *, 
                "passed": all(r["status"] in ("passed", "dry_run") for r in results)}
     summary["report"] = str(write_report(settings, summary))
     return summary
+
+
+#: a scheduled run the scheduler created later than this after its slot was created by an unpause (a healthy
+#: scheduler creates a due run within seconds)
+CREATED_LATE = timedelta(minutes=1)
+#: without the run's creation time (Airflow did not answer): a scheduled run that starts this late runs nothing
+STARTED_LATE = timedelta(minutes=30)
+
+
+def late_slot(run_type: str, slot: datetime | None, queued_at: datetime | None, now: datetime) -> str | None:
+    """Why a scheduled run must run nothing, or None. Unpausing the DAG makes Airflow create the run of the
+    slot that already passed (catchup=False still schedules the latest slot): a daily chaos set must not
+    start because someone unpaused the DAG to trigger one experiment (seen: a test's unpause at 03:22 UTC
+    started all eight experiments). A run created on time but queued behind another run still runs."""
+    if run_type.lower() != "scheduled" or slot is None:
+        return None
+    if queued_at is not None:
+        if queued_at - slot > CREATED_LATE:
+            return (f"this run of the {slot:%Y-%m-%d %H:%M} UTC slot was created {_minutes(queued_at - slot)} after "
+                    "it (the DAG was unpaused since): no experiment runs now; the next scheduled run is at 03:00 UTC, "
+                    "or trigger one")
+        return None
+    if now - slot > STARTED_LATE:
+        return (f"the {slot:%Y-%m-%d %H:%M} UTC slot passed {_minutes(now - slot)} ago and when this run was created "
+                "is unknown: no experiment runs now; the next scheduled run is at 03:00 UTC, or trigger one")
+    return None
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:.0f} min"
+
+
+def run_queued_at(settings: Settings, dag_id: str, run_id: str) -> datetime | None:
+    """When Airflow created (queued) the run, from its REST API; None if it does not answer."""
+    from include.patternalarm.airflow_client import AirflowApiError, AirflowClient
+
+    client = AirflowClient(settings)
+    try:
+        queued = client.dag_run(dag_id, run_id).get("queued_at")
+        return datetime.fromisoformat(queued.replace("Z", "+00:00")) if queued else None
+    except (AirflowApiError, ValueError):
+        return None
+    finally:
+        client.close()
 
 
 def ensure_monitor(settings: Settings, say: Say) -> bool | None:

@@ -70,3 +70,19 @@ def test_the_platform_keeps_up_only_when_every_job_reports_a_small_total_lag() -
     assert not caught_up({"payments": 450, "gaming": 100, "iot": 0}, 500)  # the sum counts
     assert not caught_up({"payments": 0, "gaming": None, "iot": 0}, 500)  # a job that does not report yet
     assert not caught_up({}, 500)  # Flink did not answer
+
+
+def test_a_scheduled_run_created_by_an_unpause_runs_nothing() -> None:
+    from include.patternalarm.chaos.runner import late_slot
+
+    slot = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+    # created by the scheduler at its slot: runs, even when it starts late behind another run
+    assert late_slot("scheduled", slot, slot + timedelta(seconds=4), slot + timedelta(minutes=50)) is None
+    # created 22 minutes after its slot (the DAG was unpaused then, as a test's trigger does): nothing runs
+    reason = late_slot("scheduled", slot, slot + timedelta(minutes=22), slot + timedelta(minutes=22))
+    assert reason is not None and "created 22 min after" in reason and "trigger one" in reason
+    # a manual run always runs
+    assert late_slot("manual", slot, slot + timedelta(minutes=22), slot + timedelta(minutes=22)) is None
+    # Airflow did not say when it created the run: only a run starting 30 minutes late is refused
+    assert late_slot("scheduled", slot, None, slot + timedelta(minutes=10)) is None
+    assert "is unknown" in late_slot("scheduled", slot, None, slot + timedelta(minutes=31))
