@@ -4,7 +4,8 @@
 Real faults on the platform's real processes, each under labelled traffic and scored against the
 simulator's ground truth — the same experiments as `bin/patternalarm chaos run` (docs/chaos.md).
 Daily at 03:00 UTC once unpaused (paused on a fresh stack; the run Airflow creates on unpausing for the
-slot that already passed does nothing, however soon after 03:00 the unpause); trigger it with **Trigger DAG w/ config**:
+slot that already passed does nothing once it was created a minute after 03:00); trigger it with
+**Trigger DAG w/ config**:
 
 | param | meaning |
 |---|---|

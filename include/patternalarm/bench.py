@@ -44,6 +44,10 @@ from include.patternalarm.stack.flink import taskmanager_gc_log
 from include.patternalarm.topics import DOMAINS
 
 SCALER_DAG = "scale_flink_on_kafka_lag"
+#: the bench's parts, in the order they run. The capacity climb goes last: it overloads the jobs on purpose
+#: (up to 25,000 events/s) and the simulator sizes its populations by the rate, so it leaves ~1 M one-off
+#: cards and players in the live state; a spike or an idle baseline measured after it measures that state
+PARTS = ("steady", "spike", "backlog", "capacity")
 Say = Callable[[str], None]
 
 
@@ -530,7 +534,7 @@ def _backlog(settings: Settings, plan: BenchPlan, observer: Observer, say: Say) 
 
 
 def run_bench(settings: Settings, plan: BenchPlan, *,
-              only: tuple[str, ...] = ("steady", "spike", "backlog", "capacity"),
+              only: tuple[str, ...] = PARTS,
               say: Say = print, out_dir: Path | None = None) -> dict[str, Any]:
     started = time.monotonic()
     result: dict[str, Any] = {"kind": "bench", "plan": {**plan.__dict__, "spike": str(plan.spike)},
@@ -539,12 +543,10 @@ def run_bench(settings: Settings, plan: BenchPlan, *,
     result["deployment"] = deployment
     observer = Observer(settings, interval=2.0).start()
     try:
-        # the capacity climb goes last: it overloads the jobs on purpose (up to 25,000 events/s) and the
-        # simulator sizes its populations by the rate, so it leaves ~1 M one-off cards and players in the
-        # live state; a spike or an idle baseline measured after it measures that state, not the spike
-        for name, step in (("steady", steady), ("spike", spike), ("backlog", _backlog), ("capacity", capacity)):
+        steps = {"steady": steady, "spike": spike, "backlog": _backlog, "capacity": capacity}
+        for name in PARTS:
             if name in only:
-                result[name] = step(settings, plan, observer, say)
+                result[name] = steps[name](settings, plan, observer, say)
     finally:
         observer.stop()
     result["state_backend"] = settings.flink_state_backend

@@ -496,6 +496,7 @@ def run_batch(settings: Settings, names: Iterable[str], config: ChaosConfig, *, 
 CREATED_LATE = timedelta(minutes=1)
 #: without the run's creation time (Airflow did not answer): a scheduled run that starts this late runs nothing
 STARTED_LATE = timedelta(minutes=30)
+_NOTHING_NOW = "no experiment runs now; the next scheduled run is at 03:00 UTC, or trigger one"
 
 
 def late_slot(run_type: str, slot: datetime | None, queued_at: datetime | None, now: datetime) -> str | None:
@@ -508,12 +509,11 @@ def late_slot(run_type: str, slot: datetime | None, queued_at: datetime | None, 
     if queued_at is not None:
         if queued_at - slot > CREATED_LATE:
             return (f"this run of the {slot:%Y-%m-%d %H:%M} UTC slot was created {_minutes(queued_at - slot)} after "
-                    "it (the DAG was unpaused since): no experiment runs now; the next scheduled run is at 03:00 UTC, "
-                    "or trigger one")
+                    f"it (the DAG was unpaused since): {_NOTHING_NOW}")
         return None
     if now - slot > STARTED_LATE:
         return (f"the {slot:%Y-%m-%d %H:%M} UTC slot passed {_minutes(now - slot)} ago and when this run was created "
-                "is unknown: no experiment runs now; the next scheduled run is at 03:00 UTC, or trigger one")
+                f"is unknown: {_NOTHING_NOW}")
     return None
 
 

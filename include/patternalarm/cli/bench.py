@@ -10,10 +10,8 @@ import typer
 from rich.table import Table
 
 from include.patternalarm import stack as stack_mod
-from include.patternalarm.bench import BenchPlan, run_bench
+from include.patternalarm.bench import PARTS, BenchPlan, run_bench
 from include.patternalarm.cli.common import clear_errors, console, err_console, fail, settings
-
-PARTS = ("steady", "spike", "backlog", "capacity")  # the order they run in
 
 
 def _fmt(value: object, unit: str = "") -> str:
