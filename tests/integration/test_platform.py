@@ -70,6 +70,12 @@ def test_jobmanager_and_taskmanager_run_the_java_command_flinks_scripts_made(sta
             assert running.read().split(b"\0")[:-1] == command, program
         assert command[0].endswith(b"/java") and any(a.endswith(entrypoint.encode()) for a in command)
         assert environment[b"FLINK_CONF_DIR"] == str(flink.conf_dir(stack_settings)).encode()
+    # the TaskManager's collector settings (the capped young generation, the fixed marking threshold) and its
+    # GC log, from which bench reads the heap each collection left
+    tm_args = flink.read_launch(flink.launch_file(stack_settings, "flink-taskmanager"))[1]  # type: ignore[index]
+    for flag in (*stack_settings.flink_taskmanager_jvm_opts.split(),
+                 f"-Xlog:gc:file={flink.taskmanager_gc_log(stack_settings)}:time,uptime:filecount=3,filesize=20m"):
+        assert flag.encode() in tm_args, flag
 
 
 def test_platform_topics_exist(stack_settings: Settings) -> None:

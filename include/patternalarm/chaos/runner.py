@@ -34,6 +34,7 @@ Say = Callable[[str], None]
 MONITOR_DAG = "monitor_detection_jobs"
 #: Unlabelled traffic after the labelled run, so event time passes the last patterns (absence rules' silence).
 TAIL_S = 45.0
+TAIL_CHECK_S = 5.0  # how often the tail asks whether every labelled scenario has alerted
 
 
 class ChaosError(RuntimeError):
@@ -162,14 +163,51 @@ def traffic(settings: Settings, ctx: dict[str, Any], *, say: Say = _quiet,
     summary = run_simulation(settings, config, stop=stop)
     stop.set()
     # a tail of unlabelled background traffic: event time must move on for the last patterns to complete
-    # (a silence that still has to pass the watermark, a duplicate the watermark has not yet confirmed)
+    # (a silence that still has to pass the watermark, a duplicate the watermark has not yet confirmed). It
+    # ends early once every labelled scenario's alert is stored — not with labelled bad events in the traffic,
+    # whose dead letters the scoring does not see
+    tail_stop, early = threading.Event(), threading.Event()
+    if not exp.bad_ratio:
+        threading.Thread(target=_end_tail_when_detected, args=(settings, ctx["run_id"], tail_stop, early),
+                         name="chaos-tail-stop", daemon=True).start()
     tail = run_simulation(settings, SimulationConfig(rate=cfg.rate_per_min / 60, duration_s=TAIL_S, scenarios=False,
-                                                     record_ground_truth=False, seed=ctx["seed"] + 1))
+                                                     record_ground_truth=False, seed=ctx["seed"] + 1), stop=tail_stop)
+    tail_stop.set()
     out = {k: v for k, v in summary.as_dict().items() if k in (
         "run_id", "status", "elapsed_s", "events_sent", "scenarios_injected", "scenarios_truncated", "bad_events",
         "ground_truth_rows", "errors", "achieved_rate")}
-    out["tail"] = {"events_sent": tail.events_sent, "status": tail.status, "errors": tail.errors}
+    out["tail"] = {"events_sent": tail.events_sent, "status": tail.status, "errors": tail.errors,
+                   "elapsed_s": tail.elapsed_s, "ended_when_every_scenario_alerted": early.is_set()}
     return out
+
+
+def _end_tail_when_detected(settings: Settings, run_id: str, stop: threading.Event, early: threading.Event) -> None:
+    """Sets ``stop`` (and ``early``) once nothing of ``run_id``'s labelled scenarios is missing in PostgreSQL;
+    a run that lost something keeps its tail to ``TAIL_S``, and the evaluation reports the loss."""
+    while not stop.wait(TAIL_CHECK_S):
+        try:
+            if score(settings, run_id)["lost"] == 0:
+                early.set()
+                stop.set()
+        except Exception:  # noqa: BLE001,S110 - the database may still be the fault: ask again
+            pass
+
+
+def score(settings: Settings, run_id: str) -> dict[str, Any]:
+    """The run scored against its ground truth from PostgreSQL; a truncated scenario whose alert exists counts
+    as detected (``measure.alerted_truncated``)."""
+    from include.patternalarm.scoring.report import score_runs
+
+    report, _ = score_runs(settings, [run_id], source="db")
+    total = report["total"]
+    missed = {rule: r["missed"] for rule, r in report["rules"].items() if r["missed"]}
+    truncated = measure.alerted_truncated(settings, run_id, missed)
+    missed = {rule: kept for rule, items in missed.items()
+              if (kept := [m for m in items if m.split(" ", 1)[0] not in truncated])}
+    detected = total["detected"] + len(truncated)
+    return {"report": report, "missed": missed, "truncated": truncated, "expected": total["fires"],
+            "detected": detected, "lost": total["fires"] - detected,
+            "duplicated": sum(r["extra_alerts"] for r in report["rules"].values())}
 
 
 # --- phase 3: the fault -------------------------------------------------------------------------------------
@@ -289,8 +327,6 @@ def drain(settings: Settings, timeout: float, settle: float = 15.0) -> dict[str,
 def evaluate(settings: Settings, ctx: dict[str, Any], faulted: dict[str, Any], sim: dict[str, Any], *,
              say: Say = _quiet) -> dict[str, Any]:
     """Drain, score against ground truth, judge, record the row, and open a platform incident when it failed."""
-    from include.patternalarm.scoring.report import score_runs
-
     cfg, exp = ChaosConfig(**ctx["config"]), experiment(ctx["experiment"])
     drained = drain(settings, cfg.drain_timeout_s)
     failures = list(faulted.get("failures") or [])
@@ -304,16 +340,10 @@ def evaluate(settings: Settings, ctx: dict[str, Any], faulted: dict[str, Any], s
     else:
         failures.append(f"no recovery within {exp.limit_s:.0f}s of the fault")
     try:
-        report, _ = score_runs(settings, [ctx["run_id"]], source="db")
-        total = report["total"]
-        extra = sum(r["extra_alerts"] for r in report["rules"].values())
-        missed = {rule: r["missed"] for rule, r in report["rules"].items() if r["missed"]}
-        truncated = measure.alerted_truncated(settings, ctx["run_id"], missed)
-        missed = {rule: kept for rule, items in missed.items()
-                  if (kept := [m for m in items if m.split(" ", 1)[0] not in truncated])}
-        detected = total["detected"] + len(truncated)
-        figures.update(expected=total["fires"], detected=detected, duplicated=extra,
-                       lost=total["fires"] - detected if not drained["left"] else None)
+        scored = score(settings, ctx["run_id"])
+        report, missed, truncated = scored["report"], scored["missed"], scored["truncated"]
+        figures.update(expected=scored["expected"], detected=scored["detected"], duplicated=scored["duplicated"],
+                       lost=scored["lost"] if not drained["left"] else None)
     except Exception as exc:  # noqa: BLE001 - a run without ground truth is itself a failure
         report, missed, truncated = {}, {}, []
         failures.append(f"scoring failed: {exc}")

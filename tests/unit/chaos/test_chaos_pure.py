@@ -86,3 +86,32 @@ def test_a_scheduled_run_created_by_an_unpause_runs_nothing() -> None:
     # Airflow did not say when it created the run: only a run starting 30 minutes late is refused
     assert late_slot("scheduled", slot, None, slot + timedelta(minutes=10)) is None
     assert "is unknown" in late_slot("scheduled", slot, None, slot + timedelta(minutes=31))
+
+
+def test_the_tail_ends_once_nothing_is_missing_and_not_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from include.patternalarm.chaos import runner
+
+    answers = iter([RuntimeError("database down"), {"lost": 3}, {"lost": 1}, {"lost": 0}])
+    asked = []
+
+    def scored(_settings: object, run_id: str) -> dict:
+        asked.append(run_id)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(runner, "TAIL_CHECK_S", 0.01)
+    monkeypatch.setattr(runner, "score", scored)
+    stop, early = threading.Event(), threading.Event()
+    runner._end_tail_when_detected(None, "sim-run", stop, early)  # type: ignore[arg-type]
+    assert stop.is_set() and early.is_set() and asked == ["sim-run"] * 4  # asked again after the error
+
+    # stopped from outside (the tail's own duration): returns without claiming every scenario alerted
+    monkeypatch.setattr(runner, "score", lambda *_: {"lost": 2})
+    stop, early = threading.Event(), threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    runner._end_tail_when_detected(None, "sim-run", stop, early)  # type: ignore[arg-type]
+    assert stop.is_set() and not early.is_set()
